@@ -1,0 +1,59 @@
+"""Consent: what a person agreed to share with a client, remembered per client.
+
+A stored consent covers a request when every requested scope and claim is in it and it
+has not expired; a request that grows asks again (SECURITY.md T65).
+"""
+
+from __future__ import annotations
+
+from flask import current_app
+from sqlalchemy import select
+
+from idp import clock
+from idp.audit.services import EventTag, record_event
+from idp.consent.models import Consent
+from idp.extensions import db
+
+
+def get_consent(person_id: int, client_id: str) -> Consent | None:
+    consent = db.session.execute(
+        select(Consent).where(Consent.person_id == person_id, Consent.client_id == client_id)
+    ).scalar_one_or_none()
+    if consent is None or consent.expires_at <= clock.now():
+        return None
+    return consent
+
+
+def covers(consent: Consent | None, scopes: set[str], claims: set[str]) -> bool:
+    if consent is None:
+        return False
+    return scopes <= set(consent.scopes) and claims <= set(consent.claims)
+
+
+def grant_consent(person_id: int, client_id: str, scopes: set[str], claims: set[str]) -> Consent:
+    """Record (or widen) consent. Commits."""
+    now = clock.now()
+    ttl = current_app.config["IDP"]["consent_ttl"]
+    consent = db.session.execute(
+        select(Consent).where(Consent.person_id == person_id, Consent.client_id == client_id)
+    ).scalar_one_or_none()
+    if consent is None:
+        consent = Consent(person_id=person_id, client_id=client_id, scopes=[], claims=[])
+        db.session.add(consent)
+    elif consent.expires_at <= now:
+        consent.scopes, consent.claims = [], []
+    consent.scopes = sorted(set(consent.scopes) | scopes)
+    consent.claims = sorted(set(consent.claims) | claims)
+    consent.granted_at = now
+    consent.expires_at = now + ttl
+    record_event(
+        EventTag.CONSENT_GRANTED, actor="citizen", person_id=person_id, client_id=client_id,
+        scopes=sorted(scopes), claims=sorted(claims),
+    )
+    db.session.commit()
+    return consent
+
+
+def record_denial(person_id: int, client_id: str) -> None:
+    record_event(EventTag.CONSENT_DENIED, actor="citizen", person_id=person_id, client_id=client_id)
+    db.session.commit()

@@ -1,0 +1,45 @@
+"""Structured (JSON lines) logging to stderr."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import time
+
+_configured = False
+
+
+class JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        msg = record.getMessage()
+        out = {
+            "ts": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created)) + "Z",
+            "level": record.levelname.lower(),
+            "logger": record.name,
+        }
+        try:
+            parsed = json.loads(msg) if msg.startswith("{") else None
+        except ValueError:
+            parsed = None
+        if isinstance(parsed, dict):
+            out.update(parsed)
+        else:
+            out["msg"] = msg
+        if record.exc_info:
+            out["exc"] = self.formatException(record.exc_info)
+        # json.dumps escapes control characters, so a newline in a field cannot forge a line.
+        return json.dumps(out, default=str, ensure_ascii=False)
+
+
+def configure_logging(level: int = logging.INFO) -> None:
+    global _configured
+    if _configured:
+        return
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JsonFormatter())
+    root = logging.getLogger("idp")
+    root.addHandler(handler)
+    root.setLevel(level)
+    root.propagate = False
+    _configured = True

@@ -1,0 +1,49 @@
+"""OpenID Provider Metadata (OIDC Discovery 1.0 §3), built from the constants the
+grants and checks use, so the document cannot drift from behaviour."""
+
+from __future__ import annotations
+
+import json
+
+from idp.authn import acr
+from idp.keys import store
+from idp.oidc import authorize, claims, clients, server
+
+
+def metadata(issuer: str) -> dict:
+    return {
+        "issuer": issuer,
+        "authorization_endpoint": f"{issuer}/authorize",
+        "token_endpoint": f"{issuer}/token",
+        "userinfo_endpoint": f"{issuer}/userinfo",
+        "jwks_uri": f"{issuer}/jwks",
+        "revocation_endpoint": f"{issuer}/revoke",
+        "introspection_endpoint": f"{issuer}/introspect",
+        "end_session_endpoint": f"{issuer}/logout",
+        "scopes_supported": list(clients.OIDC_SCOPES),
+        "response_types_supported": ["code"],
+        "response_modes_supported": sorted(authorize.RESPONSE_MODES),
+        "grant_types_supported": list(clients.GRANT_TYPES),
+        "subject_types_supported": ["pairwise", "public"],
+        "id_token_signing_alg_values_supported": list(store.SUPPORTED_ALGS),
+        "token_endpoint_auth_methods_supported": list(server.AUTH_METHODS),
+        "token_endpoint_auth_signing_alg_values_supported": ["ES256", "RS256", "PS256", "EdDSA"],
+        "revocation_endpoint_auth_methods_supported": list(server.AUTH_METHODS),
+        "introspection_endpoint_auth_methods_supported": list(server.AUTH_METHODS),
+        "code_challenge_methods_supported": ["S256"],
+        "claims_supported": ["sub", "iss", "aud", "exp", "iat", "auth_time", "acr", "amr", "sid", "nonce", "azp", "at_hash", *claims.ALL_CLAIMS],
+        "claims_parameter_supported": True,
+        "request_parameter_supported": False,
+        "request_uri_parameter_supported": False,
+        "acr_values_supported": list(acr.SUPPORTED),
+        "prompt_values_supported": sorted(authorize.SUPPORTED_PROMPTS),
+        "ui_locales_supported": ["id", "en"],
+        "claims_locales_supported": ["id"],
+        "authorization_response_iss_parameter_supported": True,
+        "frontchannel_logout_supported": False,
+        "backchannel_logout_supported": False,
+    }
+
+
+def metadata_bytes(issuer: str) -> bytes:
+    return json.dumps(metadata(issuer), separators=(",", ":")).encode()

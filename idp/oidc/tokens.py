@@ -1,0 +1,116 @@
+"""Access tokens, refresh tokens and codes: stored only as SHA-256, revoked by family.
+
+A family is everything issued from one authorization code: the code's replay, or the
+replay of a rotated refresh token, revokes the whole family (RFC 9700 §4.14.2,
+RFC 6749 §4.1.2).
+"""
+
+from __future__ import annotations
+
+import secrets
+
+from sqlalchemy import select, update
+
+from idp import clock
+from idp.extensions import db
+from idp.oidc.models import AccessToken, AuthorizationCode, RefreshToken, hash_secret
+
+
+def new_token() -> str:
+    """256 random bits, URL-safe."""
+    return secrets.token_urlsafe(32)
+
+
+def new_family() -> str:
+    return secrets.token_urlsafe(16)
+
+
+def consume_code(code: str) -> tuple[AuthorizationCode | None, bool]:
+    """Atomically mark a code redeemed. Returns (code row or None, was_replay).
+
+    The UPDATE ... WHERE redeemed_at IS NULL makes two concurrent redemptions race in
+    the database: exactly one sees rowcount 1.
+    """
+    if not isinstance(code, str) or len(code) > 256:
+        return None, False
+    code_hash = hash_secret(code)
+    now = clock.now()
+    result = db.session.execute(
+        update(AuthorizationCode)
+        .where(AuthorizationCode.code_hash == code_hash, AuthorizationCode.redeemed_at.is_(None))
+        .values(redeemed_at=now)
+    )
+    row = db.session.get(AuthorizationCode, code_hash)
+    if row is None:
+        db.session.rollback()
+        return None, False
+    if result.rowcount != 1:
+        return row, True
+    db.session.commit()
+    return row, False
+
+
+def revoke_family(family_id: str | None) -> None:
+    """Revoke every access and refresh token of a family (the caller commits)."""
+    if not family_id:
+        return
+    now = clock.now()
+    db.session.execute(
+        update(AccessToken).where(AccessToken.family_id == family_id, AccessToken.revoked_at.is_(None)).values(revoked_at=now)
+    )
+    db.session.execute(
+        update(RefreshToken).where(RefreshToken.family_id == family_id, RefreshToken.revoked_at.is_(None)).values(revoked_at=now)
+    )
+
+
+def revoke_for_session(sid: str) -> None:
+    """Logout: refresh and access tokens issued under SSO session ``sid`` die (caller commits)."""
+    now = clock.now()
+    families = db.session.execute(select(RefreshToken.family_id).where(RefreshToken.sid == sid)).scalars().all()
+    db.session.execute(
+        update(RefreshToken).where(RefreshToken.sid == sid, RefreshToken.revoked_at.is_(None)).values(revoked_at=now)
+    )
+    db.session.execute(
+        update(AccessToken).where(AccessToken.sid == sid, AccessToken.revoked_at.is_(None)).values(revoked_at=now)
+    )
+    for family in set(families):
+        revoke_family(family)
+
+
+def revoke_for_person(person_id: int) -> None:
+    now = clock.now()
+    db.session.execute(
+        update(RefreshToken).where(RefreshToken.person_id == person_id, RefreshToken.revoked_at.is_(None)).values(revoked_at=now)
+    )
+    db.session.execute(
+        update(AccessToken).where(AccessToken.person_id == person_id, AccessToken.revoked_at.is_(None)).values(revoked_at=now)
+    )
+
+
+def get_access_token(value: str) -> AccessToken | None:
+    """A live (unexpired, unrevoked) access token, or None."""
+    if not value or len(value) > 512:
+        return None
+    row = db.session.execute(
+        select(AccessToken).where(AccessToken.token_hash == hash_secret(value))
+    ).scalar_one_or_none()
+    if row is None or row.revoked_at is not None or row.expires_at <= clock.now():
+        return None
+    return row
+
+
+def find_refresh_token(value: str) -> RefreshToken | None:
+    """The stored refresh token for a value, whatever its state."""
+    if not value or len(value) > 512:
+        return None
+    return db.session.execute(
+        select(RefreshToken).where(RefreshToken.token_hash == hash_secret(value))
+    ).scalar_one_or_none()
+
+
+def find_access_token(value: str) -> AccessToken | None:
+    if not value or len(value) > 512:
+        return None
+    return db.session.execute(
+        select(AccessToken).where(AccessToken.token_hash == hash_secret(value))
+    ).scalar_one_or_none()

@@ -1,0 +1,350 @@
+"""HTTP endpoints of the OpenID Provider. Thin: parse, call one service, map the result."""
+
+from __future__ import annotations
+
+import secrets
+from urllib.parse import urlsplit
+
+from authlib.common.urls import add_params_to_uri
+from flask import (
+    Blueprint, Response, current_app, g, make_response, redirect, render_template, request, session as flask_session,
+    url_for,
+)
+from flask_wtf import FlaskForm
+from wtforms import PasswordField, StringField
+from wtforms.validators import DataRequired, Length
+
+from idp import clock
+from idp.authn import passwords
+from idp.authn import services as authn
+from idp.consent import services as consent_svc
+from idp.extensions import csrf, db
+from idp.oidc import authorize as authz
+from idp.oidc import claims as claims_svc
+from idp.oidc import clients as clients_svc
+from idp.oidc import discovery, id_token, tokens
+from idp.web import browser_id, client_address, error_page
+from idp.keys import store
+
+bp = Blueprint("oidc", __name__)
+
+JSON_NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+
+
+def _server():
+    return current_app.extensions["idp_oauth_server"]
+
+
+def session_cookie_name() -> str:
+    return current_app.config["IDP_SESSION_COOKIE"]
+
+
+def current_session():
+    return authn.get_session(request.cookies.get(session_cookie_name()))
+
+
+def _set_session_cookie(resp: Response, value: str | None) -> None:
+    secure = current_app.config["IDP"]["issuer"].startswith("https://")
+    if value is None:
+        resp.delete_cookie(session_cookie_name(), path="/", secure=secure, httponly=True, samesite="Lax")
+    else:
+        resp.set_cookie(session_cookie_name(), value, path="/", secure=secure, httponly=True, samesite="Lax")
+
+
+# -- discovery and keys ---------------------------------------------------------------------
+@bp.get("/.well-known/openid-configuration")
+def openid_configuration():
+    body = current_app.config["IDP_DISCOVERY_BYTES"]
+    return Response(body, mimetype="application/json", headers={"Cache-Control": "public, max-age=3600", "Access-Control-Allow-Origin": "*"})
+
+
+@bp.get("/jwks")
+def jwks():
+    return Response(
+        store.jwks_bytes(),
+        mimetype="application/jwk-set+json",
+        # Short enough that a pre-published key is seen long before it signs.
+        headers={"Cache-Control": "public, max-age=300", "Access-Control-Allow-Origin": "*"},
+    )
+
+
+# -- authorization ----------------------------------------------------------------------------
+def _respond(req: authz.AuthorizationRequest, params: list[tuple[str, str]]) -> Response:
+    if req.response_mode == "form_post":
+        nonce = secrets.token_urlsafe(16)
+        resp = make_response(render_template("oidc/form_post.html", action=req.redirect_uri, params=params, nonce=nonce))
+        origin = "{0.scheme}://{0.netloc}".format(urlsplit(req.redirect_uri))
+        resp.headers["Content-Security-Policy"] = (
+            f"default-src 'none'; script-src 'nonce-{nonce}'; style-src 'self'; form-action {origin}; "
+            "frame-ancestors 'none'; base-uri 'none'"
+        )
+        return resp
+    return redirect(add_params_to_uri(req.redirect_uri, params), code=303 if request.method == "POST" else 302)
+
+
+def _run(params: dict, duplicated: set, interaction=None, uid: str | None = None) -> Response:
+    for locale in (params.get("ui_locales") or "").split():
+        if locale.split("-")[0].lower() in ("id", "en"):
+            g.ui_locale = locale.split("-")[0].lower()
+            break
+    try:
+        approved = authz.process(params, duplicated, current_session(), interaction)
+    except authz.PageError as exc:
+        return error_page(exc.message_key, 400)
+    except authz.RedirectError as exc:
+        if interaction is not None:
+            interaction.completed_at = clock.now()
+            db.session.commit()
+        return _respond(exc.request, authz.error_params(exc))
+    except authz.NeedsInteraction as need:
+        if uid is None:
+            uid = authz.start_interaction(need.request, browser_id())
+        return redirect(url_for(f"oidc.{need.kind}", uid=uid))
+    return _respond(approved.request, authz.response_params(approved.request, {"code": approved.code}))
+
+
+@bp.route("/authorize", methods=["GET", "POST"])
+@csrf.exempt  # RFC 6749 §3.1: the client may POST the request; it is not a session form.
+def authorize():
+    params, duplicated = authz.parse(request.args if request.method == "GET" else request.form)
+    return _run(params, duplicated)
+
+
+def _interaction_or_error(uid: str):
+    interaction = authz.get_interaction(uid, flask_session.get("bid"))
+    if interaction is None:
+        return None, error_page("error.interaction_expired", 400)
+    lang = next((loc.split("-")[0].lower() for loc in (interaction.params.get("ui_locales") or "").split()
+                 if loc.split("-")[0].lower() in ("id", "en")), None)
+    if lang:
+        g.ui_locale = lang
+    return interaction, None
+
+
+@bp.get("/authorize/resume/<uid>")
+def resume(uid: str):
+    interaction, err = _interaction_or_error(uid)
+    if err:
+        return err
+    return _run(dict(interaction.params), set(), interaction, uid)
+
+
+class LoginForm(FlaskForm):
+    nik = StringField("NIK", validators=[DataRequired(), Length(max=64)])
+    password = PasswordField("password", validators=[DataRequired(), Length(max=1024)])
+
+
+@bp.route("/interaction/<uid>/login", methods=["GET", "POST"])
+def login(uid: str):
+    interaction, err = _interaction_or_error(uid)
+    if err:
+        return err
+    client = clients_svc.get_client(interaction.client_id)
+    if client is None:
+        return error_page("error.unknown_client", 400)
+    form = LoginForm()
+    error = None
+    if request.method == "GET" and interaction.params.get("login_hint"):
+        form.nik.data = interaction.params["login_hint"][:64]
+    if form.validate_on_submit():
+        try:
+            person = authn.authenticate_password(form.nik.data, form.password.data, remote_addr=client_address())
+        except passwords.HashingBusyError:
+            return error_page("error.busy", 503, **{"Retry-After": "1"})
+        except authn.InvalidCredentialsError:
+            error = "login.invalid"
+        else:
+            old = current_session()
+            if old is not None:
+                authn.end_session(old)
+            value = authn.start_session(person, amr=["pwd"], remote_addr=client_address())
+            interaction.login_at = clock.now()
+            db.session.commit()
+            # A fresh CSRF/browser binding after authentication (session fixation, T56).
+            bid = flask_session.get("bid")
+            flask_session.clear()
+            flask_session["bid"] = bid
+            resp = redirect(url_for("oidc.resume", uid=uid), code=303)
+            _set_session_cookie(resp, value)
+            return resp
+    elif request.method == "POST":
+        error = "login.invalid"
+    from idp.web.messages import MESSAGES
+
+    status = 200
+    return make_response(
+        render_template("authn/login.html", form=form, client=client, error=MESSAGES.get(error) if error else None, uid=uid),
+        status,
+    )
+
+
+class ConsentForm(FlaskForm):
+    pass
+
+
+@bp.route("/interaction/<uid>/consent", methods=["GET", "POST"])
+def consent(uid: str):
+    interaction, err = _interaction_or_error(uid)
+    if err:
+        return err
+    session = current_session()
+    if session is None:
+        return redirect(url_for("oidc.login", uid=uid))
+    try:
+        req = authz.resolve_client(dict(interaction.params))
+        authz.check_parameters(req, set())
+    except authz.PageError as exc:
+        return error_page(exc.message_key, 400)
+    except authz.RedirectError as exc:
+        return _respond(exc.request, authz.error_params(exc))
+    form = ConsentForm()
+    if form.validate_on_submit():
+        decision = request.form.get("decision")
+        if decision == "approve":
+            consent_svc.grant_consent(session.person_id, req.client.client_id, set(req.scopes), req.consent_claims)
+            interaction.consent_given = True
+            db.session.commit()
+            return redirect(url_for("oidc.resume", uid=uid), code=303)
+        if decision == "deny":
+            consent_svc.record_denial(session.person_id, req.client.client_id)
+            interaction.completed_at = clock.now()
+            db.session.commit()
+            denied = authz.RedirectError("access_denied", "the end-user denied the request", req)
+            return _respond(req, authz.error_params(denied))
+    items = describe_request(req)
+    return render_template("consent/consent.html", client=req.client, items=items, uid=uid, form=form)
+
+
+def describe_request(req: authz.AuthorizationRequest) -> list[str]:
+    from idp.web.scopes import describe
+
+    return describe(set(req.scopes), req.consent_claims, req.client)
+
+
+# -- token, userinfo, revocation, introspection -------------------------------------------------
+@bp.post("/token")
+@csrf.exempt
+def token():
+    return _server().create_token_response()
+
+
+@bp.post("/revoke")
+@csrf.exempt
+def revoke():
+    return _server().create_endpoint_response("revocation")
+
+
+@bp.post("/introspect")
+@csrf.exempt
+def introspect():
+    return _server().create_endpoint_response("introspection")
+
+
+def _bearer_error(status: int, error: str | None, description: str | None = None) -> Response:
+    challenge = 'Bearer realm="satuakun"'
+    body = {}
+    if error:
+        challenge += f', error="{error}"'
+        body = {"error": error}
+        if description:
+            challenge += f', error_description="{description}"'
+            body["error_description"] = description
+    return Response(
+        current_app.json.dumps(body) if body else "",
+        status=status,
+        mimetype="application/json",
+        headers={"WWW-Authenticate": challenge, **JSON_NO_STORE},
+    )
+
+
+@bp.route("/userinfo", methods=["GET", "POST"])
+@csrf.exempt
+def userinfo():
+    # RFC 6750 §2.1 header; §2.2 form body on POST.
+    auth = request.headers.get("Authorization", "")
+    value = None
+    if auth[:7].lower() == "bearer ":
+        value = auth[7:].strip()
+    elif request.method == "POST" and "access_token" in request.form:
+        value = request.form["access_token"]
+    if not value:
+        return _bearer_error(401, None)
+    at = tokens.get_access_token(value)
+    if at is None or at.person_id is None:
+        return _bearer_error(401, "invalid_token", "The access token is invalid or expired")
+    scopes = set(at.scope.split())
+    if "openid" not in scopes:
+        return _bearer_error(403, "insufficient_scope", "The access token lacks the openid scope")
+    from idp.identity.models import Person
+
+    person = db.session.get(Person, at.person_id)
+    client = clients_svc.get_client(at.client_id)
+    if person is None or person.locked or client is None:
+        return _bearer_error(401, "invalid_token", "The access token is invalid or expired")
+    body = {"sub": claims_svc.subject(person, client)}
+    body.update(
+        claims_svc.release(person, client, scopes, (at.claims or {}).get("userinfo", {}), include_scope_claims=True)
+    )
+    return Response(current_app.json.dumps(body), mimetype="application/json", headers=JSON_NO_STORE)
+
+
+# -- RP-initiated logout 1.0 ----------------------------------------------------------------------
+class LogoutForm(FlaskForm):
+    pass
+
+
+@bp.route("/logout", methods=["GET", "POST"])
+@csrf.exempt  # the RP's request; the confirmation form below carries CSRF
+def end_session():
+    params, _ = authz.parse(request.args if request.method == "GET" else request.form)
+    for locale in (params.get("ui_locales") or "").split():
+        if locale.split("-")[0].lower() in ("id", "en"):
+            g.ui_locale = locale.split("-")[0].lower()
+            break
+    hint = params.get("id_token_hint")
+    claims = id_token.verify_hint(hint) if hint else None
+    client_id = params.get("client_id") or (claims or {}).get("aud")
+    if isinstance(client_id, list):
+        client_id = client_id[0] if len(client_id) == 1 else None
+    if claims is not None and params.get("client_id") and params["client_id"] != claims.get("aud"):
+        claims = None
+    client = clients_svc.get_client(client_id) if client_id else None
+    target = params.get("post_logout_redirect_uri")
+    if target:
+        # §3: exact match against the registration of the client the hint or client_id names.
+        if client is None or target not in client.post_logout_redirect_uris:
+            return error_page("error.logout_bad_redirect", 400)
+    session = current_session()
+    # Log out without asking only when the hint proves the RP speaks for this session.
+    hint_matches = (
+        claims is not None and session is not None and claims.get("sid") == session.sid
+    )
+    flask_session["logout"] = {"target": target, "state": params.get("state"), "client_id": client.client_id if client else None}
+    if hint_matches or session is None:
+        return _finish_logout(session)
+    return render_template("oidc/logout_confirm.html", client=client, form=LogoutForm())
+
+
+@bp.post("/logout/confirm")
+def logout_confirm():
+    form = LogoutForm()
+    if not form.validate_on_submit():
+        return error_page("error.csrf", 403)
+    if request.form.get("decision") != "logout":
+        flask_session.pop("logout", None)
+        return render_template("oidc/logged_out.html", still_signed_in=True)
+    return _finish_logout(current_session())
+
+
+def _finish_logout(session) -> Response:
+    pending = flask_session.pop("logout", None) or {}
+    if session is not None:
+        authn.end_session(session)
+    target = pending.get("target")
+    if target:
+        params = [("state", pending["state"])] if pending.get("state") else []
+        resp = redirect(add_params_to_uri(target, params), code=303 if request.method == "POST" else 302)
+    else:
+        resp = make_response(render_template("oidc/logged_out.html", still_signed_in=False))
+    _set_session_cookie(resp, None)
+    return resp

@@ -1,0 +1,80 @@
+"""Cross-cutting web concerns: security headers, locale, error pages, client address."""
+
+from __future__ import annotations
+
+import json
+import logging
+import secrets
+
+from flask import Flask, Response, g, render_template, request, session
+from flask_wtf.csrf import CSRFError
+from werkzeug.exceptions import HTTPException
+
+from idp.web.messages import MESSAGES
+
+CSP = (
+    "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
+    "object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'"
+)
+
+
+def select_locale() -> str:
+    lang = getattr(g, "ui_locale", None) or request.cookies.get("lang")
+    if lang in ("id", "en"):
+        return lang
+    from flask import current_app
+
+    return current_app.config["IDP"]["default_locale"]
+
+
+def browser_id() -> str:
+    """A random per-browser value in the signed Flask session: binds interactions to it."""
+    if "bid" not in session:
+        session["bid"] = secrets.token_urlsafe(16)
+    return session["bid"]
+
+
+def client_address() -> str:
+    # ProxyFix (configured by trusted_proxies) has already rewritten remote_addr.
+    return request.remote_addr or "-"
+
+
+def error_page(message_key: str, status: int = 400, **extra) -> Response:
+    resp = Response(
+        render_template("errors/error.html", message=MESSAGES.get(message_key, MESSAGES["error.generic"]), status=status),
+        status=status,
+    )
+    for k, v in extra.items():
+        resp.headers[k] = v
+    return resp
+
+
+def init_app(app: Flask) -> None:
+    https = app.config["IDP"]["issuer"].startswith("https://")
+
+    @app.after_request
+    def security_headers(resp: Response) -> Response:
+        h = resp.headers
+        h.setdefault("Content-Security-Policy", CSP)
+        h.setdefault("X-Frame-Options", "DENY")
+        h.setdefault("X-Content-Type-Options", "nosniff")
+        h.setdefault("Referrer-Policy", "no-referrer")
+        if https:
+            h.setdefault("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
+        if resp.mimetype == "text/html":
+            h["Cache-Control"] = "no-store"
+            h.add("Vary", "Cookie")
+        return resp
+
+    @app.errorhandler(CSRFError)
+    def csrf_error(exc):
+        logging.getLogger("idp.web").info(json.dumps({"event": "csrf_rejected", "reason": exc.description, "path": request.path}))
+        return error_page("error.csrf", 403)
+
+    @app.errorhandler(HTTPException)
+    def http_error(exc: HTTPException):
+        if request.path.startswith(("/token", "/userinfo", "/revoke", "/introspect", "/jwks", "/.well-known")):
+            body = {"error": "invalid_request", "error_description": exc.name}
+            return body, exc.code, {"Cache-Control": "no-store"}
+        key = {404: "error.not_found", 405: "error.method", 413: "error.too_large"}.get(exc.code, "error.generic")
+        return error_page(key, exc.code or 400)

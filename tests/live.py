@@ -1,0 +1,95 @@
+"""A real provider process for black-box tests: gunicorn on 127.0.0.1, a temp config,
+`idp init`, clients from a directory, one citizen. Used by the interop, browser and
+gunicorn tests."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import requests
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class LiveServer:
+    url: str
+    process: subprocess.Popen
+    env: dict
+    workdir: Path
+
+    def idp(self, *args: str, input: str | None = None) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [str(BIN / "idp"), *args], env=self.env, input=input, capture_output=True, text=True, timeout=60, cwd=ROOT
+        )
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait()
+
+
+def start(
+    workdir: Path,
+    clients_dir: Path,
+    *,
+    database_url: str | None = None,
+    extra_config: str = "",
+    workers: int = 1,
+    port: int | None = None,
+) -> LiveServer:
+    """Start gunicorn serving idp.wsgi:app; returns when /healthz answers 200."""
+    port = port or free_port()
+    url = f"http://127.0.0.1:{port}"
+    workdir.mkdir(parents=True, exist_ok=True)
+    database_url = database_url or f"sqlite:///{workdir / 'idp.sqlite3'}"
+    config = workdir / "idp.toml"
+    config.write_text(
+        f'issuer = "{url}"\ndebug = true\ndatabase_url = "{database_url}"\n'
+        f'keys_dir = "{workdir / "keys"}"\nclients_dir = "{clients_dir}"\n' + extra_config
+    )
+    env = {**os.environ, "IDP_CONFIG": str(config)}
+    init = subprocess.run([str(BIN / "idp"), "init"], env=env, capture_output=True, text=True, timeout=120, cwd=ROOT)
+    if init.returncode != 0:
+        raise RuntimeError(f"idp init failed: {init.stderr}")
+    sync = subprocess.run(
+        [str(BIN / "idp"), "clients", "sync", str(clients_dir)], env=env, capture_output=True, text=True, timeout=60, cwd=ROOT
+    )
+    if sync.returncode != 0:
+        raise RuntimeError(f"idp clients sync failed: {sync.stderr}")
+    log = open(workdir / "gunicorn.log", "w")
+    proc = subprocess.Popen(
+        [str(BIN / "gunicorn"), "-w", str(workers), "-b", f"127.0.0.1:{port}", "--log-level", "warning", "idp.wsgi:app"],
+        env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+    )
+    server = LiveServer(url, proc, env, workdir)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"gunicorn exited: {(workdir / 'gunicorn.log').read_text()[-2000:]}")
+        try:
+            if requests.get(url + "/healthz", timeout=1).status_code == 200:
+                return server
+        except requests.ConnectionError:
+            pass
+        time.sleep(0.1)
+    server.stop()
+    raise RuntimeError("gunicorn did not become ready in 30 s")
