@@ -135,8 +135,22 @@ def client(app):
 
 
 @pytest.fixture
-def runner(app):
-    return app.test_cli_runner()
+def runner(app, tmp_path):
+    """Click runner whose IDP_CONFIG names a file equivalent to the app's configuration."""
+    from click.testing import CliRunner
+
+    (tmp_path / "cfg").mkdir(exist_ok=True)
+    path = tmp_path / "cfg" / "idp.toml"
+    lines = []
+    for key, value in app.config["IDP"].items():
+        if isinstance(value, bool):
+            lines.append(f"{key} = {'true' if value else 'false'}")
+        elif isinstance(value, int):
+            lines.append(f"{key} = {value}")
+        else:
+            lines.append(f'{key} = "{value}"')
+    path.write_text("\n".join(lines) + "\n")
+    return CliRunner(env={"IDP_CONFIG": str(path)})
 
 
 # -- factories ---------------------------------------------------------------------------------

@@ -122,6 +122,10 @@ def validate_registration(raw: dict[str, Any], source: str, default_subject_type
     elif secret_hash is not None:
         raise RegistrationError(source, "client_secret_hash", f"not used with {method}")
     if method == "private_key_jwt":
+        if not isinstance(jwks, dict) or not isinstance(jwks.get("keys"), list) or not all(
+            isinstance(k, dict) and k.get("kty") in ("EC", "RSA", "OKP") for k in jwks["keys"]
+        ):
+            raise RegistrationError(source, "jwks", "required: a JWK Set of EC, RSA or OKP public keys")
         try:
             keyset = KeySet.import_key_set(jwks)
         except (JoseError, ValueError, TypeError, KeyError, AttributeError):
