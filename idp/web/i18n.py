@@ -3,6 +3,8 @@ shows Bahasa Indonesia without a separate build step."""
 
 from __future__ import annotations
 
+import logging
+import os
 from pathlib import Path
 
 from babel.messages.mofile import write_mo
@@ -18,7 +20,10 @@ def compile_catalogs() -> None:
             continue
         with po.open("rb") as fh:
             catalog = read_po(fh)
-        tmp = mo.with_suffix(".mo.tmp")
-        with tmp.open("wb") as fh:
-            write_mo(fh, catalog)
-        tmp.replace(mo)
+        tmp = mo.with_suffix(f".mo.{os.getpid()}")
+        try:
+            with tmp.open("wb") as fh:
+                write_mo(fh, catalog)
+            tmp.replace(mo)  # atomic: workers starting together never see half a file
+        except OSError as exc:
+            logging.getLogger(__name__).warning("cannot compile %s: %s (pages fall back to English)", po, exc)

@@ -361,3 +361,12 @@ def test_second_client_signs_in_without_password(client, register_client, person
     Flow(client, a, sa).run(person.nik)
     resp = Flow(client, b, sb).authorize()
     assert "/consent" in resp.headers["Location"]  # no login page: SSO
+
+
+def test_pages_in_bahasa_indonesia_by_default_and_english_on_request(flow, person):
+    page = flow.http.get(flow.authorize().headers["Location"]).get_data(as_text=True)
+    assert 'lang="id"' in page and "Masuk untuk melanjutkan" in page and "Kata sandi" in page
+    page_en = flow.http.get(flow.authorize(ui_locales="en").headers["Location"]).get_data(as_text=True)
+    assert 'lang="en"' in page_en and "Sign in to continue" in page_en
+    consent = flow.http.get(flow.follow(flow.login(flow.authorize(), person.nik)).headers["Location"]).get_data(as_text=True)
+    assert "Setuju" in consent and "Tolak" in consent and "Nama lengkap Anda" in consent
