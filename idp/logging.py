@@ -34,6 +34,9 @@ class JsonFormatter(logging.Formatter):
 
 def configure_logging(level: int = logging.INFO) -> None:
     global _configured
+    # Authlib logs whole token responses at DEBUG ("Issue token {...}"): never let its
+    # debug output on, whatever the root level (T92: no token in any log line).
+    logging.getLogger("authlib").setLevel(logging.INFO)
     if _configured:
         return
     handler = logging.StreamHandler(sys.stderr)

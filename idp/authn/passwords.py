@@ -68,15 +68,15 @@ def _dummy_hash() -> str:
     return _DUMMY[key]
 
 
-def verify_password(stored_hash: str | None, password: str) -> tuple[bool, str | None]:
+def verify_password(stored_hash: str | None, password: str, *, wait: float = 2.0) -> tuple[bool, str | None]:
     """Verify ``password``; returns (ok, new_hash_if_parameters_changed).
 
-    Raises HashingBusyError when no hashing slot frees up within 2 s.
+    Raises HashingBusyError when no hashing slot frees up within ``wait`` seconds.
     """
     if len(password) > MAX_PASSWORD_LENGTH * 4:
         return False, None
     slot = _slot()
-    if not slot.acquire(timeout=2):
+    if not slot.acquire(timeout=wait):
         raise HashingBusyError()
     try:
         hasher = _hasher()

@@ -6,9 +6,12 @@ call our services (Indico `core/oauth/grants.py`).
 
 from __future__ import annotations
 
+import json
+import logging
+
 from authlib.integrations.flask_oauth2 import AuthorizationServer
 from authlib.oauth2.rfc6749 import grants
-from authlib.oauth2.rfc6749.errors import InvalidGrantError
+from authlib.oauth2.rfc6749.errors import InvalidClientError
 from authlib.oauth2.rfc7009 import RevocationEndpoint
 from authlib.oauth2.rfc7523 import JWTBearerClientAssertion
 from authlib.oauth2.rfc7636 import CodeChallenge
@@ -25,6 +28,8 @@ from idp.oidc import claims as claims_svc
 from idp.oidc import clients as clients_svc
 from idp.oidc import id_token, tokens
 from idp.oidc.models import AccessToken, RefreshToken, UsedJti
+
+log = logging.getLogger(__name__)
 
 AUTH_METHODS = ["client_secret_basic", "client_secret_post", "private_key_jwt", "none"]
 
@@ -122,7 +127,9 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
 
 
 class ClientCredentialsGrant(grants.ClientCredentialsGrant):
-    TOKEN_ENDPOINT_AUTH_METHODS = ["client_secret_basic", "client_secret_post", "private_key_jwt"]
+    TOKEN_ENDPOINT_log = logging.getLogger(__name__)
+
+AUTH_METHODS = ["client_secret_basic", "client_secret_post", "private_key_jwt"]
 
 
 class OpenIDCode:
@@ -322,8 +329,18 @@ def _save_token(token, request):
     db.session.commit()
 
 
+class Server(AuthorizationServer):
+    def handle_error_response(self, request, error):
+        # Public error_description stays short and generic; the detail goes to the log
+        # (node-oidc-provider errors.js / err_out.js).
+        if isinstance(error, InvalidClientError):
+            log.info(json.dumps({"event": "client_authentication_failed", "detail": error.description}))
+            error.description = "Client authentication failed"
+        return super().handle_error_response(request, error)
+
+
 def create_server(app) -> AuthorizationServer:
-    server = AuthorizationServer()
+    server = Server()
     server.init_app(app, query_client=clients_svc.get_client, save_token=_save_token)
     server.register_token_generator("default", _generate_bearer_token)
     server.register_client_auth_method("private_key_jwt", PrivateKeyJWT())

@@ -8,9 +8,12 @@ import secrets
 
 from flask import Flask, Response, g, render_template, request, session
 from flask_wtf.csrf import CSRFError
+from sqlalchemy.exc import DBAPIError
 from werkzeug.exceptions import HTTPException
 
 from idp.web.messages import MESSAGES
+
+API_PREFIXES = ("/token", "/userinfo", "/revoke", "/introspect", "/jwks", "/.well-known", "/healthz")
 
 CSP = (
     "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
@@ -71,9 +74,22 @@ def init_app(app: Flask) -> None:
         logging.getLogger("idp.web").info(json.dumps({"event": "csrf_rejected", "reason": exc.description, "path": request.path}))
         return error_page("error.csrf", 403)
 
+    @app.errorhandler(DBAPIError)
+    def database_unavailable(exc):
+        # T99: the database is down or failing over: answer 503 with Retry-After, never a
+        # stack trace; the transaction is rolled back so nothing half-written remains.
+        from idp.extensions import db
+
+        db.session.rollback()
+        logging.getLogger("idp.web").error(json.dumps({"event": "database_error", "error": exc.__class__.__name__}))
+        if request.path.startswith(API_PREFIXES):
+            body = {"error": "temporarily_unavailable", "error_description": "Service temporarily unavailable"}
+            return body, 503, {"Retry-After": "5", "Cache-Control": "no-store"}
+        return error_page("error.busy", 503, **{"Retry-After": "5"})
+
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException):
-        if request.path.startswith(("/token", "/userinfo", "/revoke", "/introspect", "/jwks", "/.well-known")):
+        if request.path.startswith(API_PREFIXES):
             body = {"error": "invalid_request", "error_description": exc.name}
             return body, exc.code, {"Cache-Control": "no-store"}
         key = {404: "error.not_found", 405: "error.method", 413: "error.too_large"}.get(exc.code, "error.generic")
