@@ -127,9 +127,8 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
 
 
 class ClientCredentialsGrant(grants.ClientCredentialsGrant):
-    TOKEN_ENDPOINT_log = logging.getLogger(__name__)
-
-AUTH_METHODS = ["client_secret_basic", "client_secret_post", "private_key_jwt"]
+    # A public client cannot prove it is itself: no machine tokens without authentication.
+    TOKEN_ENDPOINT_AUTH_METHODS = ["client_secret_basic", "client_secret_post", "private_key_jwt"]
 
 
 class OpenIDCode:
