@@ -23,7 +23,7 @@ from idp.oidc import authorize as authz
 from idp.oidc import claims as claims_svc
 from idp.oidc import clients as clients_svc
 from idp.oidc import discovery, id_token, tokens
-from idp.web import browser_id, client_address, error_page
+from idp.web import CSP, browser_id, client_address, error_page
 from idp.keys import store
 
 bp = Blueprint("oidc", __name__)
@@ -69,11 +69,26 @@ def jwks():
 
 
 # -- authorization ----------------------------------------------------------------------------
+def _origin(uri: str) -> str:
+    return "{0.scheme}://{0.netloc}".format(urlsplit(uri))
+
+
+def _allow_form_target(resp: Response, target: str | None) -> Response:
+    """Browsers apply CSP form-action to the redirect that follows a form POST
+    (CSP3 §6.4.1): the login, consent and logout forms end in a redirect to the
+    relying party, so its origin (only that one) must be an allowed form target."""
+    if target:
+        resp.headers["Content-Security-Policy"] = CSP.replace(
+            "form-action 'self'", f"form-action 'self' {_origin(target)}"
+        )
+    return resp
+
+
 def _respond(req: authz.AuthorizationRequest, params: list[tuple[str, str]]) -> Response:
     if req.response_mode == "form_post":
         nonce = secrets.token_urlsafe(16)
         resp = make_response(render_template("oidc/form_post.html", action=req.redirect_uri, params=params, nonce=nonce))
-        origin = "{0.scheme}://{0.netloc}".format(urlsplit(req.redirect_uri))
+        origin = _origin(req.redirect_uri)
         resp.headers["Content-Security-Policy"] = (
             f"default-src 'none'; script-src 'nonce-{nonce}'; style-src 'self'; form-action {origin}; "
             "frame-ancestors 'none'; base-uri 'none'"
@@ -166,16 +181,15 @@ def login(uid: str):
             flask_session["bid"] = bid
             resp = redirect(url_for("oidc.resume", uid=uid), code=303)
             _set_session_cookie(resp, value)
-            return resp
+            return _allow_form_target(resp, interaction.params.get("redirect_uri"))
     elif request.method == "POST":
         error = "login.invalid"
     from idp.web.messages import MESSAGES
 
-    status = 200
-    return make_response(
-        render_template("authn/login.html", form=form, client=client, error=MESSAGES.get(error) if error else None, uid=uid),
-        status,
+    resp = make_response(
+        render_template("authn/login.html", form=form, client=client, error=MESSAGES.get(error) if error else None, uid=uid)
     )
+    return _allow_form_target(resp, interaction.params.get("redirect_uri"))
 
 
 class ConsentForm(FlaskForm):
@@ -204,7 +218,7 @@ def consent(uid: str):
             consent_svc.grant_consent(session.person_id, req.client.client_id, set(req.scopes), req.consent_claims)
             interaction.consent_given = True
             db.session.commit()
-            return redirect(url_for("oidc.resume", uid=uid), code=303)
+            return _allow_form_target(redirect(url_for("oidc.resume", uid=uid), code=303), req.redirect_uri)
         if decision == "deny":
             consent_svc.record_denial(session.person_id, req.client.client_id)
             interaction.completed_at = clock.now()
@@ -212,7 +226,8 @@ def consent(uid: str):
             denied = authz.RedirectError("access_denied", "the end-user denied the request", req)
             return _respond(req, authz.error_params(denied))
     items = describe_request(req)
-    return render_template("consent/consent.html", client=req.client, items=items, uid=uid, form=form)
+    resp = make_response(render_template("consent/consent.html", client=req.client, items=items, uid=uid, form=form))
+    return _allow_form_target(resp, req.redirect_uri)
 
 
 def describe_request(req: authz.AuthorizationRequest) -> list[str]:
@@ -322,7 +337,8 @@ def end_session():
     flask_session["logout"] = {"target": target, "state": params.get("state"), "client_id": client.client_id if client else None}
     if hint_matches or session is None:
         return _finish_logout(session)
-    return render_template("oidc/logout_confirm.html", client=client, form=LogoutForm())
+    resp = make_response(render_template("oidc/logout_confirm.html", client=client, form=LogoutForm()))
+    return _allow_form_target(resp, target)
 
 
 @bp.post("/logout/confirm")

@@ -14,6 +14,7 @@ CLAIM_TEXT = {
     "address": _l("Your address"),
     "nik": _l("Your NIK (national identity number)"),
 }
+DISPLAY_ORDER = ("name", "birthdate", "gender", "nik", "address", "phone_number", "email")
 OFFLINE_TEXT = _l("Keep access while you are not using the application (until you withdraw it)")
 OPENID_TEXT = _l("Confirm that you are signed in with SatuAkun (an identifier for you that is unique to this service)")
 
@@ -25,7 +26,8 @@ def describe(scopes: set[str], claims: set[str], client) -> list:
     if "nik" not in scopes:
         names.discard("nik")
     items = [OPENID_TEXT]
-    items += [CLAIM_TEXT[n] for n in sorted(names) if n in CLAIM_TEXT and n not in ("email_verified", "phone_number_verified", "updated_at")]
+    # In the order people think of themselves, not alphabetically by claim name.
+    items += [CLAIM_TEXT[n] for n in DISPLAY_ORDER if n in names]
     if "offline_access" in scopes:
         items.append(OFFLINE_TEXT)
     return items

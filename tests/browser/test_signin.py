@@ -30,9 +30,38 @@ PROMINENCE = (
 )
 
 
+class FormActionBlocked(AssertionError):
+    """Chromium refused to follow a form POST's redirect to the RP: CSP form-action."""
+
+
+# Every flow that POSTs the login or consent form and is then redirected to the RP (another
+# origin) is blocked by Chromium: the provider's pages send CSP "form-action 'self'", and
+# CSP Level 3 applies form-action to the redirects that follow a form submission
+# (idp/web/__init__.py, CSP). Strict: once fixed these XPASS and fail, remove the marker.
+CSP_FORM_ACTION_BUG = pytest.mark.xfail(
+    raises=FormActionBlocked, strict=True,
+    reason="provider CSP form-action 'self' blocks the redirect to the RP's redirect_uri after login/consent POST",
+)
+
+
 # -- helpers -------------------------------------------------------------------------------------
 def wait(driver, timeout: float = 10) -> WebDriverWait:
     return WebDriverWait(driver, timeout)
+
+
+def check_csp(driver) -> None:
+    """Fail at once, with Chromium's own words, when the page hit a CSP violation."""
+    for entry in driver.get_log("browser"):
+        msg = entry.get("message", "")
+        if "Content Security Policy" in msg:
+            if "form-action" in msg:
+                raise FormActionBlocked(msg)
+            raise AssertionError(msg)
+
+
+def at_rp(driver, stack, path_prefix: str = "/") -> bool:
+    check_csp(driver)
+    return driver.current_url.startswith(stack.rp_url + path_prefix)
 
 
 def path(driver) -> str:
@@ -73,7 +102,8 @@ def decision_buttons(driver):
 
 
 def wait_rp_home(driver, stack) -> None:
-    wait(driver).until(lambda d: d.current_url.rstrip("/") == stack.rp_url and d.find_elements(By.ID, "welcome-name"))
+    wait(driver).until(lambda d: at_rp(d, stack) and d.find_elements(By.ID, "welcome-name"))
+    assert driver.current_url == stack.rp_url + "/"
 
 
 def rp_claims(driver) -> dict[str, str]:
@@ -127,6 +157,7 @@ def active(driver):
 
 
 # -- tests ---------------------------------------------------------------------------------------
+@CSP_FORM_ACTION_BUG
 def test_sign_in_and_consent_through_demo_rp(stack, browser):
     citizen = stack.new_citizen()
     start_at_rp(browser, stack)
@@ -157,6 +188,7 @@ def test_sign_in_and_consent_through_demo_rp(stack, browser):
     assert claims.get("name") == citizen.name, claims
 
 
+@CSP_FORM_ACTION_BUG
 def test_second_sign_in_uses_sso_and_remembered_consent(stack, browser):
     citizen = stack.new_citizen(name="Rina Wulandari", email="rina@contoh.go.id")
     sign_in_and_agree(browser, stack, citizen)
@@ -217,13 +249,29 @@ def test_language_switch_to_english_keeps_the_login_page(stack, browser):
     assert (approve.text, deny.text) == ("Agree (Setuju)", "Refuse (Tolak)")
 
 
+@pytest.mark.xfail(
+    strict=True, raises=AssertionError,
+    reason="templates/base.html: language links on a POST-rendered page use next=/ (the login page re-shown "
+    "after a wrong password sends you to the provider home, abandoning the sign-in)",
+)
+def test_language_switch_after_a_failed_sign_in_keeps_the_login_page(stack, browser):
+    citizen = stack.new_citizen()
+    start_at_rp(browser, stack)
+    login_path = path(browser)
+    submit_login(browser, citizen.nik, "salah")
+    browser.find_element(By.LINK_TEXT, "English").click()
+    wait(browser).until(lambda d: html_lang(d) == "en")
+    assert path(browser) == login_path
+
+
+@CSP_FORM_ACTION_BUG
 def test_refusing_consent_returns_access_denied_to_the_rp(stack, browser):
     citizen = stack.new_citizen()
     start_at_rp(browser, stack)
     submit_login(browser, citizen.nik, citizen.password)
     wait_consent(browser)
     decision_buttons(browser)[1].click()
-    wait(browser).until(lambda d: d.current_url.startswith(stack.rp_url + "/callback"))
+    wait(browser).until(lambda d: at_rp(d, stack, "/callback"))
     url = browser.current_url
     assert "error=access_denied" in url and "iss=" in url, url
     q = {k: v[0] for k, v in parse_qs(urlsplit(url).query).items()}
@@ -231,13 +279,17 @@ def test_refusing_consent_returns_access_denied_to_the_rp(stack, browser):
     assert "code" not in q
 
 
+@CSP_FORM_ACTION_BUG
 def test_sign_in_and_consent_work_without_javascript(stack, new_browser):
     driver = new_browser(javascript=False)
+    driver.get("data:text/html,<title>off</title><script>document.title='on'</script>")
+    assert driver.title == "off", "JavaScript is not disabled in this profile"
     citizen = stack.new_citizen()
     sign_in_and_agree(driver, stack, citizen)
     assert driver.find_element(By.ID, "welcome-name").text == citizen.name
 
 
+@CSP_FORM_ACTION_BUG
 def test_login_form_with_keyboard_only(stack, browser):
     citizen = stack.new_citizen()
     start_at_rp(browser, stack)
