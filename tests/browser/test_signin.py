@@ -34,16 +34,6 @@ class FormActionBlocked(AssertionError):
     """Chromium refused to follow a form POST's redirect to the RP: CSP form-action."""
 
 
-# Every flow that POSTs the login or consent form and is then redirected to the RP (another
-# origin) is blocked by Chromium: the provider's pages send CSP "form-action 'self'", and
-# CSP Level 3 applies form-action to the redirects that follow a form submission
-# (idp/web/__init__.py, CSP). Strict: once fixed these XPASS and fail, remove the marker.
-CSP_FORM_ACTION_BUG = pytest.mark.xfail(
-    raises=FormActionBlocked, strict=True,
-    reason="provider CSP form-action 'self' blocks the redirect to the RP's redirect_uri after login/consent POST",
-)
-
-
 # -- helpers -------------------------------------------------------------------------------------
 def wait(driver, timeout: float = 10) -> WebDriverWait:
     return WebDriverWait(driver, timeout)
@@ -157,7 +147,6 @@ def active(driver):
 
 
 # -- tests ---------------------------------------------------------------------------------------
-@CSP_FORM_ACTION_BUG
 def test_sign_in_and_consent_through_demo_rp(stack, browser):
     citizen = stack.new_citizen()
     start_at_rp(browser, stack)
@@ -188,7 +177,6 @@ def test_sign_in_and_consent_through_demo_rp(stack, browser):
     assert claims.get("name") == citizen.name, claims
 
 
-@CSP_FORM_ACTION_BUG
 def test_second_sign_in_uses_sso_and_remembered_consent(stack, browser):
     citizen = stack.new_citizen(name="Rina Wulandari", email="rina@contoh.go.id")
     sign_in_and_agree(browser, stack, citizen)
@@ -249,11 +237,6 @@ def test_language_switch_to_english_keeps_the_login_page(stack, browser):
     assert (approve.text, deny.text) == ("Agree (Setuju)", "Refuse (Tolak)")
 
 
-@pytest.mark.xfail(
-    strict=True, raises=AssertionError,
-    reason="templates/base.html: language links on a POST-rendered page use next=/ (the login page re-shown "
-    "after a wrong password sends you to the provider home, abandoning the sign-in)",
-)
 def test_language_switch_after_a_failed_sign_in_keeps_the_login_page(stack, browser):
     citizen = stack.new_citizen()
     start_at_rp(browser, stack)
@@ -264,7 +247,6 @@ def test_language_switch_after_a_failed_sign_in_keeps_the_login_page(stack, brow
     assert path(browser) == login_path
 
 
-@CSP_FORM_ACTION_BUG
 def test_refusing_consent_returns_access_denied_to_the_rp(stack, browser):
     citizen = stack.new_citizen()
     start_at_rp(browser, stack)
@@ -279,7 +261,6 @@ def test_refusing_consent_returns_access_denied_to_the_rp(stack, browser):
     assert "code" not in q
 
 
-@CSP_FORM_ACTION_BUG
 def test_sign_in_and_consent_work_without_javascript(stack, new_browser):
     driver = new_browser(javascript=False)
     driver.get("data:text/html,<title>off</title><script>document.title='on'</script>")
@@ -289,7 +270,6 @@ def test_sign_in_and_consent_work_without_javascript(stack, new_browser):
     assert driver.find_element(By.ID, "welcome-name").text == citizen.name
 
 
-@CSP_FORM_ACTION_BUG
 def test_login_form_with_keyboard_only(stack, browser):
     citizen = stack.new_citizen()
     start_at_rp(browser, stack)
