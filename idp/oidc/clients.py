@@ -33,7 +33,7 @@ CLIENT_ID_RE = re.compile(r"[a-z0-9][a-z0-9._-]{2,127}")
 SCOPE_TOKEN_RE = re.compile(r"[\x21\x23-\x5b\x5d-\x7e]{1,64}")  # RFC 6749 §3.3 scope-token
 
 FIELDS = {
-    "client_id", "name", "region_code", "purpose", "purpose_en", "logo_uri", "redirect_uris",
+    "client_id", "name", "region_code", "purpose", "purpose_en", "logo", "redirect_uris",
     "post_logout_redirect_uris", "token_endpoint_auth_method", "client_secret_hash", "jwks",
     "grant_types", "scopes", "claims", "subject_type", "sector_identifier",
     "id_token_signed_response_alg", "disabled",
@@ -94,11 +94,10 @@ def validate_registration(raw: dict[str, Any], source: str, default_subject_type
     name = raw.get("name")
     if not isinstance(name, str) or not name.strip() or len(name) > 200:
         raise RegistrationError(source, "name", "required, at most 200 characters")
-    for field in ("region_code", "purpose", "purpose_en", "logo_uri", "sector_identifier"):
+    for field in ("region_code", "purpose", "purpose_en", "logo", "sector_identifier"):
         if field in raw and not isinstance(raw[field], str):
             raise RegistrationError(source, field, "must be a string")
-    if raw.get("logo_uri"):
-        _check_uri(source, "logo_uri", raw["logo_uri"])
+    logo_png = _read_logo(source, raw.get("logo"))
 
     grant_types = _str_list(source, "grant_types", raw.get("grant_types", ["authorization_code"]), GRANT_TYPES)
     if not grant_types:
@@ -171,7 +170,7 @@ def validate_registration(raw: dict[str, Any], source: str, default_subject_type
         "region_code": raw.get("region_code") or None,
         "purpose": raw.get("purpose", ""),
         "purpose_en": raw.get("purpose_en", "") or raw.get("purpose", ""),
-        "logo_uri": raw.get("logo_uri") or None,
+        "logo_png": logo_png,
         "redirect_uris": redirect_uris,
         "post_logout_redirect_uris": post_logout,
         "token_endpoint_auth_method": method,
@@ -185,6 +184,28 @@ def validate_registration(raw: dict[str, Any], source: str, default_subject_type
         "id_token_signed_response_alg": alg,
         "disabled": disabled,
     }
+
+
+MAX_LOGO_BYTES = 65536
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+def _read_logo(source: str, logo: str | None) -> bytes | None:
+    """The logo shown on the consent page: a PNG file next to the registration, stored in
+    the database so every node serves it from our own origin (no third-party request)."""
+    if not logo:
+        return None
+    base = Path(source).resolve().parent
+    path = (base / logo).resolve()
+    if base not in path.parents:
+        raise RegistrationError(source, "logo", "must be a path inside the clients directory")
+    try:
+        data = path.read_bytes()
+    except OSError:
+        raise RegistrationError(source, "logo", f"cannot read {logo}") from None
+    if not data.startswith(PNG_MAGIC) or len(data) > MAX_LOGO_BYTES:
+        raise RegistrationError(source, "logo", f"must be a PNG of at most {MAX_LOGO_BYTES} bytes")
+    return data
 
 
 def read_directory(directory: Path, default_subject_type: str = "pairwise") -> list[Registration]:

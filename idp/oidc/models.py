@@ -4,7 +4,7 @@ import hashlib
 import hmac
 
 from authlib.oauth2.rfc6749 import ClientMixin, TokenMixin
-from sqlalchemy import JSON, BigInteger, Boolean, Integer, String, Text
+from sqlalchemy import JSON, BigInteger, Boolean, Integer, LargeBinary, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from idp import clock
@@ -30,7 +30,7 @@ class Client(db.Model, ClientMixin):
     region_code: Mapped[str | None] = mapped_column(String(16))
     purpose: Mapped[str] = mapped_column(Text, default="")
     purpose_en: Mapped[str] = mapped_column(Text, default="")
-    logo_uri: Mapped[str | None] = mapped_column(String(500))
+    logo_png: Mapped[bytes | None] = mapped_column(LargeBinary)
     redirect_uris: Mapped[list] = mapped_column(JSON)
     post_logout_redirect_uris: Mapped[list] = mapped_column(JSON)
     token_endpoint_auth_method: Mapped[str] = mapped_column(String(32))

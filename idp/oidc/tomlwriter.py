@@ -8,7 +8,7 @@ import re
 from pathlib import Path
 
 ORDER = [
-    "client_id", "name", "region_code", "purpose", "purpose_en", "logo_uri", "redirect_uris",
+    "client_id", "name", "region_code", "purpose", "purpose_en", "logo", "redirect_uris",
     "post_logout_redirect_uris", "token_endpoint_auth_method", "client_secret_hash", "grant_types",
     "scopes", "claims", "subject_type", "sector_identifier", "id_token_signed_response_alg", "disabled",
 ]

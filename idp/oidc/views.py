@@ -68,6 +68,18 @@ def jwks():
     )
 
 
+@bp.get("/clients/<client_id>/logo.png")
+def client_logo(client_id: str):
+    client = clients_svc.get_client(client_id)
+    if client is None or not client.logo_png:
+        return Response(status=404)
+    return Response(
+        client.logo_png,
+        mimetype="image/png",
+        headers={"Cache-Control": "public, max-age=3600", "Content-Security-Policy": "default-src 'none'; sandbox"},
+    )
+
+
 # -- authorization ----------------------------------------------------------------------------
 def _origin(uri: str) -> str:
     return "{0.scheme}://{0.netloc}".format(urlsplit(uri))

@@ -76,3 +76,22 @@ def test_file_name_must_match_client_id(tmp_path):
 def test_disabled_client_cannot_authorize(client, register_client, flow):
     register_client("rp-test", disabled=True)
     assert flow.authorize().status_code == 400
+
+
+def test_logo_loaded_and_served(client, app):
+    from idp.oidc import clients as svc
+
+    with app.app_context():
+        regs = svc.read_directory(ROOT / "clients")
+        svc.sync(regs, actor="test")
+    resp = client.get("/clients/mpp-kabupaten-contoh/logo.png")
+    assert resp.status_code == 200 and resp.mimetype == "image/png" and resp.data.startswith(b"\x89PNG")
+    assert "sandbox" in resp.headers["Content-Security-Policy"]
+    assert client.get("/clients/nope/logo.png").status_code == 404
+
+
+@pytest.mark.parametrize("logo,reason", [("../../etc/passwd", "inside"), ("missing.png", "cannot read"), ("bad.png", "PNG")])
+def test_bad_logo(tmp_path, logo, reason):
+    (tmp_path / "bad.png").write_bytes(b"<svg onload=alert(1)>")
+    with pytest.raises(clients.RegistrationError, match=reason):
+        clients.validate_registration({**GOOD, "logo": logo}, str(tmp_path / "mpp-kota-x.toml"))
