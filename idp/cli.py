@@ -82,6 +82,23 @@ def serve(host: str, port: int):
     app.run(host=host, port=port, debug=False, threaded=True)
 
 
+@main.command(help="Delete expired codes, interactions, tokens and sessions (safe to run from cron on any node).")
+@click.option("--keep", default=86400, show_default=True, type=int, help="Keep expired/revoked rows this many seconds.")
+@click.option("--json", "as_json", is_flag=True)
+def purge(keep: int, as_json: bool):
+    from idp.ops.purge import purge as run_purge
+
+    app = _app()
+
+    def progress(label: str, n: int) -> None:
+        if not as_json:
+            click.echo(f"  {label}: {n} deleted so far", err=True)
+
+    with app.app_context():
+        counts = run_purge(keep, progress)
+    _out(as_json, counts, "\n".join(f"{k}: {v} deleted" for k, v in counts.items()))
+
+
 # -- users ----------------------------------------------------------------------------------------
 @main.group(help="Citizen accounts (operators and tests; self-registration is separate).")
 def users():

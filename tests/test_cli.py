@@ -15,7 +15,7 @@ IDP = str(Path(sys.executable).parent / "idp")
 COMMANDS = [
     [], ["init"], ["serve"], ["users"], ["users", "create"], ["users", "show"], ["users", "lock"], ["users", "unlock"],
     ["clients"], ["clients", "sync"], ["clients", "list"], ["clients", "show"], ["clients", "add"],
-    ["clients", "rotate-secret"], ["clients", "disable"], ["keys"], ["keys", "list"], ["keys", "rotate"],
+    ["clients", "rotate-secret"], ["clients", "disable"], ["keys"], ["keys", "list"], ["keys", "rotate"], ["purge"],
 ]
 
 
@@ -103,3 +103,15 @@ def test_keys_list_and_rotate(runner, app):
     after = json.loads(runner.invoke(cli.main, ["keys", "list", "--json"]).output)
     states = sorted((k["alg"], k["state"]) for k in after)
     assert states == [("ES256", "active"), ("ES256", "retiring"), ("RS256", "active")]
+
+
+def test_purge_deletes_only_expired(runner, app, flow, person):
+    from idp import clock
+
+    tok = flow.token(flow.run(person.nik)["code"]).get_json()
+    first = json.loads(runner.invoke(cli.main, ["purge", "--json"]).output)
+    assert first["access tokens"] == 0 and first["authorization codes"] == 0
+    assert flow.http.get("/userinfo", headers={"Authorization": "Bearer " + tok["access_token"]}).status_code == 200
+    clock.advance(2 * 86400)
+    later = json.loads(runner.invoke(cli.main, ["purge", "--json"]).output)
+    assert later["access tokens"] == 1 and later["authorization codes"] == 1 and later["interactions"] == 1
