@@ -199,13 +199,22 @@ def check_authentication(req: AuthorizationRequest, session: Session | None, int
         elif req.max_age is not None and clock.now() - session.auth_time > req.max_age:
             reason = "login_required"
         else:
+            # §3.1.2.1 id_token_hint and §5.5.1 a requested `sub` value: the session must
+            # belong to that end-user, or the request is answered as if no one were signed in.
+            expected_subs = []
             hint = req.params.get("id_token_hint")
             if hint:
                 claims = id_token.verify_hint(hint)
                 if claims is None:
                     _fail(req, "invalid_request", "invalid id_token_hint")
+                expected_subs.append(claims.get("sub"))
+            sub_spec = req.claims.get("id_token", {}).get("sub") or {}
+            if "value" in sub_spec:
+                expected_subs.append(sub_spec["value"])
+            if expected_subs:
                 person = db.session.get(Person, session.person_id)
-                if claims.get("sub") != claims_svc.subject(person, req.client):
+                actual = claims_svc.subject(person, req.client)
+                if any(sub != actual for sub in expected_subs):
                     reason = "login_required"
     if reason is not None:
         if "none" in req.prompts:

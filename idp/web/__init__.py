@@ -15,6 +15,8 @@ from idp.web.messages import MESSAGES
 
 API_PREFIXES = ("/token", "/userinfo", "/revoke", "/introspect", "/jwks", "/.well-known", "/healthz")
 
+CORS_PATHS = {"/token", "/userinfo", "/revoke", "/introspect", "/jwks", "/.well-known/openid-configuration"}
+
 CSP = (
     "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
     "object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'"
@@ -64,6 +66,14 @@ def init_app(app: Flask) -> None:
         h.setdefault("Referrer-Policy", "no-referrer")
         if https:
             h.setdefault("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
+        if request.path in CORS_PATHS:
+            # Bearer/credential endpoints carry no cookies: any origin may call them
+            # (browser-based public clients), and no ambient authority is exposed.
+            h["Access-Control-Allow-Origin"] = "*"
+            if request.method == "OPTIONS":
+                h["Access-Control-Allow-Methods"] = "GET, POST"
+                h["Access-Control-Allow-Headers"] = "Authorization, Content-Type, DPoP"
+                h["Access-Control-Max-Age"] = "600"
         if resp.mimetype == "text/html":
             h["Cache-Control"] = "no-store"
             h.add("Vary", "Cookie")

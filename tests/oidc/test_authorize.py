@@ -370,3 +370,21 @@ def test_pages_in_bahasa_indonesia_by_default_and_english_on_request(flow, perso
     assert 'lang="en"' in page_en and "Sign in to continue" in page_en
     consent = flow.http.get(flow.follow(flow.login(flow.authorize(), person.nik)).headers["Location"]).get_data(as_text=True)
     assert "Setuju" in consent and "Tolak" in consent and "Nama lengkap Anda" in consent
+
+
+def test_claims_sub_value_must_match_session(flow, person):
+    flow.run(person.nik)
+    other = json.dumps({"id_token": {"sub": {"value": "someone-else"}}})
+    q = query(flow.authorize(prompt="none", claims=other).headers["Location"])
+    assert q["error"] == "login_required"
+
+
+def test_id_token_hint_of_other_user_needs_login(client, flow, person, create_person):
+    tok = flow.token(flow.run(person.nik)["code"]).get_json()
+    # same person: silent
+    assert "code" in query(flow.authorize(prompt="none", id_token_hint=tok["id_token"]).headers["Location"])
+    other = create_person()
+    flow.run(other.nik, prompt="login")
+    q = query(flow.authorize(prompt="none", id_token_hint=tok["id_token"]).headers["Location"])
+    assert q["error"] == "login_required"
+    assert query(flow.authorize(id_token_hint="garbage").headers["Location"])["error"] == "invalid_request"

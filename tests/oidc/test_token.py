@@ -388,3 +388,11 @@ def test_introspection(client, flow, person, register_client):
     clock.advance(601)
     assert client.post("/introspect", data={"token": tok["access_token"]}, headers=_basic(flow.rp.client_id, flow.secret)).get_json() == {"active": False}
     assert client.post("/introspect", data={"token": "x"}).status_code == 401
+
+
+def test_cors_for_browser_clients(client):
+    pre = client.options("/token", headers={"Origin": "https://spa.go.id", "Access-Control-Request-Method": "POST"})
+    assert pre.headers["Access-Control-Allow-Origin"] == "*" and "Authorization" in pre.headers["Access-Control-Allow-Headers"]
+    assert client.get("/jwks").headers["Access-Control-Allow-Origin"] == "*"
+    # pages with cookies never get CORS
+    assert "Access-Control-Allow-Origin" not in client.get("/").headers
