@@ -47,3 +47,10 @@ def test_T92_no_secrets_in_logs(caplog, flow, person):
     text = caplog.text
     for secret in (person.nik, PASSWORD, tok["access_token"], tok["refresh_token"], tok["id_token"], flow.secret):
         assert secret not in text
+
+
+def test_T42_oversized_login_body_is_413_page(flow, person):
+    resp = flow.authorize()
+    big = flow.http.post(resp.headers["Location"], data={"nik": person.nik, "password": "x" * (1024 * 1024)})
+    assert big.status_code == 413 and "text/html" in big.headers["Content-Type"]
+    assert 'lang="id"' in big.get_data(as_text=True)
