@@ -88,6 +88,11 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(oidc_bp)
     app.register_blueprint(web_bp)
     app.register_blueprint(ops_bp)
+
+    from idp.web import security_header_list
+    from idp.web.fastpath import FastPath
+
+    app.wsgi_app = FastPath(app.wsgi_app, app, security_header_list(cfg["issuer"].startswith("https://")))
     return app
 
 

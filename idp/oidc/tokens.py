@@ -87,16 +87,27 @@ def revoke_for_person(person_id: int) -> None:
     )
 
 
-def get_access_token(value: str) -> AccessToken | None:
-    """A live (unexpired, unrevoked) access token, or None."""
+def resource_context(value: str):
+    """(access token, person, client) for a live user access token, in one query, or None.
+
+    The hot path of UserInfo: one round trip instead of three."""
+    from idp.identity.models import Person
+    from idp.oidc.models import Client
+
     if not value or len(value) > 512:
         return None
     row = db.session.execute(
-        select(AccessToken).where(AccessToken.token_hash == hash_secret(value))
-    ).scalar_one_or_none()
-    if row is None or row.revoked_at is not None or row.expires_at <= clock.now():
+        select(AccessToken, Person, Client)
+        .join(Person, Person.id == AccessToken.person_id)
+        .join(Client, Client.client_id == AccessToken.client_id)
+        .where(AccessToken.token_hash == hash_secret(value))
+    ).first()
+    if row is None:
         return None
-    return row
+    at, person, client = row
+    if at.revoked_at is not None or at.expires_at <= clock.now() or person.locked or client.disabled:
+        return None
+    return at, person, client
 
 
 def find_refresh_token(value: str) -> RefreshToken | None:

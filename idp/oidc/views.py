@@ -296,18 +296,13 @@ def userinfo():
         value = request.form["access_token"]
     if not value:
         return _bearer_error(401, None)
-    at = tokens.get_access_token(value)
-    if at is None or at.person_id is None:
+    found = tokens.resource_context(value)
+    if found is None:
         return _bearer_error(401, "invalid_token", "The access token is invalid or expired")
+    at, person, client = found
     scopes = set(at.scope.split())
     if "openid" not in scopes:
         return _bearer_error(403, "insufficient_scope", "The access token lacks the openid scope")
-    from idp.identity.models import Person
-
-    person = db.session.get(Person, at.person_id)
-    client = clients_svc.get_client(at.client_id)
-    if person is None or person.locked or client is None:
-        return _bearer_error(401, "invalid_token", "The access token is invalid or expired")
     body = {"sub": claims_svc.subject(person, client)}
     body.update(
         claims_svc.release(person, client, scopes, (at.claims or {}).get("userinfo", {}), include_scope_claims=True)

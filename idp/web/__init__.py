@@ -54,18 +54,27 @@ def error_page(message_key: str, status: int = 400, **extra) -> Response:
     return resp
 
 
+def security_header_list(https: bool) -> list[tuple[str, str]]:
+    headers = [
+        ("Content-Security-Policy", CSP),
+        ("X-Frame-Options", "DENY"),
+        ("X-Content-Type-Options", "nosniff"),
+        ("Referrer-Policy", "no-referrer"),
+    ]
+    if https:
+        headers.append(("Strict-Transport-Security", "max-age=31536000; includeSubDomains"))
+    return headers
+
+
 def init_app(app: Flask) -> None:
     https = app.config["IDP"]["issuer"].startswith("https://")
+    security = security_header_list(https)
 
     @app.after_request
     def security_headers(resp: Response) -> Response:
         h = resp.headers
-        h.setdefault("Content-Security-Policy", CSP)
-        h.setdefault("X-Frame-Options", "DENY")
-        h.setdefault("X-Content-Type-Options", "nosniff")
-        h.setdefault("Referrer-Policy", "no-referrer")
-        if https:
-            h.setdefault("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
+        for name, value in security:
+            h.setdefault(name, value)
         if request.path in CORS_PATHS:
             # Bearer/credential endpoints carry no cookies: any origin may call them
             # (browser-based public clients), and no ambient authority is exposed.

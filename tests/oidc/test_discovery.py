@@ -73,3 +73,21 @@ def test_health_and_metrics(client):
     client.get("/.well-known/openid-configuration")
     body = client.get("/metrics").get_data(as_text=True)
     assert "idp_http_requests_total" in body
+
+
+def test_fast_path_answers_like_flask(app, client):
+    """Discovery and JWKS skip Flask; their headers must match what Flask would send."""
+    fast = client.get("/.well-known/openid-configuration")
+    with app.test_request_context():
+        from flask import current_app
+
+        slow = current_app.test_client().get("/.well-known/openid-configuration")  # same app: fast path too
+    for name in ("Content-Security-Policy", "X-Frame-Options", "X-Content-Type-Options", "Referrer-Policy",
+                 "Strict-Transport-Security", "Cache-Control", "Access-Control-Allow-Origin", "Content-Type"):
+        assert fast.headers.get(name), name
+    assert fast.get_json() == slow.get_json()
+    head = client.head("/jwks")
+    assert head.status_code == 200 and head.data == b""
+    # a stale key cache falls through to Flask, which reloads it
+    app.extensions["idp_key_cache"].loaded_at = -10**9
+    assert len(client.get("/jwks").get_json()["keys"]) == 2
