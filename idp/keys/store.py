@@ -14,7 +14,7 @@ import json
 import threading
 
 from flask import current_app
-from joserfc.jwk import ECKey, RSAKey
+from joserfc.jwk import ECKey, RSAKey, import_key
 from sqlalchemy import select
 
 from idp import clock
@@ -134,7 +134,8 @@ def _load() -> None:
         published[row.kid] = row.public_jwk
         if row.state == "active":
             private = json.loads(envelope.decrypt(_kek(), row.private_encrypted, row.kid.encode()))
-            active[row.alg] = (row.kid, private)
+            # Imported once per load, not per signature (importing costs more than signing).
+            active[row.alg] = (row.kid, import_key(private))
     cache = _c()
     with cache.lock:
         cache.active = active
@@ -151,8 +152,8 @@ def _fresh() -> _Cache:
     return cache
 
 
-def signing_key(alg: str) -> tuple[str, dict]:
-    """(kid, private JWK dict) of the active key for ``alg``. Raises NoActiveKeyError."""
+def signing_key(alg: str):
+    """(kid, private joserfc key) of the active key for ``alg``. Raises NoActiveKeyError."""
     cache = _fresh()
     try:
         return cache.active[alg]

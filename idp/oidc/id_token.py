@@ -53,7 +53,7 @@ def issue(
     # what was requested for it in the `claims` parameter.
     payload.update(claims_svc.release(person, client, scopes, requested, include_scope_claims=False))
     header = {"alg": alg, "kid": kid, "typ": "JWT"}
-    return jwt.encode(header, payload, import_key(private), algorithms=[alg])
+    return jwt.encode(header, payload, private, algorithms=[alg])
 
 
 def verify_hint(token: str) -> dict | None:

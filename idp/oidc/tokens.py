@@ -110,6 +110,20 @@ def resource_context(value: str):
     return at, person, client
 
 
+def find_refresh_token_with_person(value: str):
+    """(refresh token, person) for a value, whatever the token's state, or None."""
+    from idp.identity.models import Person
+
+    if not value or len(value) > 512:
+        return None
+    row = db.session.execute(
+        select(RefreshToken, Person)
+        .join(Person, Person.id == RefreshToken.person_id)
+        .where(RefreshToken.token_hash == hash_secret(value))
+    ).first()
+    return None if row is None else (row[0], row[1])
+
+
 def find_refresh_token(value: str) -> RefreshToken | None:
     """The stored refresh token for a value, whatever its state."""
     if not value or len(value) > 512:

@@ -252,7 +252,10 @@ def describe_request(req: authz.AuthorizationRequest) -> list[str]:
 @bp.post("/token")
 @csrf.exempt
 def token():
-    return _server().create_token_response()
+    response = _server().create_token_response()
+    # One commit for everything the grant wrote (tokens, rotation, last use).
+    db.session.commit()
+    return response
 
 
 @bp.post("/revoke")
