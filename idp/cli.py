@@ -215,6 +215,16 @@ def _client_dict(c) -> dict:
     }
 
 
+def _require_client(client_id: str):
+    from idp.extensions import db
+    from idp.oidc.models import Client
+
+    c = db.session.get(Client, client_id)
+    if c is None:
+        _fail(f"no client {client_id!r}")
+    return c
+
+
 @clients.command("sync", help="Validate every DIR/*.toml and load them all, or nothing.")
 @click.argument("directory", required=False, type=click.Path(file_okay=False, path_type=Path))
 @click.option("--json", "as_json", is_flag=True)
@@ -253,14 +263,10 @@ def clients_list(as_json):
 @click.argument("client_id")
 @click.option("--json", "as_json", is_flag=True)
 def clients_show(client_id, as_json):
-    from idp.extensions import db
-    from idp.oidc.models import Client
 
     app = _app()
     with app.app_context():
-        c = db.session.get(Client, client_id)
-        if c is None:
-            _fail(f"no client {client_id!r}")
+        c = _require_client(client_id)
         data = _client_dict(c)
     _out(as_json, data, "\n".join(f"{k}: {v}" for k, v in data.items()))
 
@@ -311,14 +317,11 @@ def clients_rotate_secret(client_id, as_json):
     from idp.audit.services import EventTag, record_event
     from idp.extensions import db
     from idp.oidc import clients as svc
-    from idp.oidc.models import Client
     from idp.oidc.tomlwriter import set_field
 
     app = _app()
     with app.app_context():
-        c = db.session.get(Client, client_id)
-        if c is None:
-            _fail(f"no client {client_id!r}")
+        c = _require_client(client_id)
         if c.token_endpoint_auth_method not in ("client_secret_basic", "client_secret_post"):
             _fail(f"{client_id} does not authenticate with a secret")
         secret, hashed = svc.new_secret()
@@ -335,14 +338,11 @@ def clients_rotate_secret(client_id, as_json):
 def clients_disable(client_id):
     from idp.audit.services import EventTag, record_event
     from idp.extensions import db
-    from idp.oidc.models import Client
     from idp.oidc.tomlwriter import set_field
 
     app = _app()
     with app.app_context():
-        c = db.session.get(Client, client_id)
-        if c is None:
-            _fail(f"no client {client_id!r}")
+        c = _require_client(client_id)
         c.disabled = True
         if c.source and Path(c.source).exists():
             set_field(Path(c.source), "disabled", True)

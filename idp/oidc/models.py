@@ -152,6 +152,14 @@ class RefreshToken(db.Model):
     rotated_at: Mapped[int | None] = mapped_column(BigInteger)
     revoked_at: Mapped[int | None] = mapped_column(BigInteger)
 
+    def is_usable(self, now: int, cfg: dict) -> bool:
+        """Not revoked, not rotated away, within its absolute and idle lifetimes."""
+        idle = cfg["offline_refresh_token_idle_ttl"] if self.offline else cfg["refresh_token_idle_ttl"]
+        return (
+            self.revoked_at is None and self.rotated_at is None
+            and now < self.expires_at and now - self.last_used_at < idle
+        )
+
     # -- Authlib TokenMixin-like API used by the grants ------------------------------------
     def get_scope(self):
         return self.scope

@@ -107,11 +107,7 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
             record_event(EventTag.REFRESH_REUSED, actor="client", person_id=row.person_id, client_id=row.client_id)
             db.session.commit()
             return None
-        cfg = _cfg()
-        idle = cfg["offline_refresh_token_idle_ttl"] if row.offline else cfg["refresh_token_idle_ttl"]
-        if row.expires_at <= now or now - row.last_used_at >= idle:
-            return None
-        return row
+        return row if row.is_usable(now, _cfg()) else None
 
     def authenticate_user(self, refresh_token):
         person = refresh_token.person
@@ -238,10 +234,7 @@ class Introspection(_TokenLookup, IntrospectionEndpoint):
         if token is None:
             return {"active": False}
         if isinstance(token, RefreshToken):
-            cfg = _cfg()
-            idle = cfg["offline_refresh_token_idle_ttl"] if token.offline else cfg["refresh_token_idle_ttl"]
-            now = clock.now()
-            if token.revoked_at or token.rotated_at or token.expires_at <= now or now - token.last_used_at >= idle:
+            if not token.is_usable(clock.now(), _cfg()):
                 return {"active": False}
         elif token.is_expired() or token.is_revoked():
             return {"active": False}

@@ -22,7 +22,7 @@ from idp.extensions import csrf, db
 from idp.oidc import authorize as authz
 from idp.oidc import claims as claims_svc
 from idp.oidc import clients as clients_svc
-from idp.oidc import discovery, id_token, tokens
+from idp.oidc import id_token, tokens
 from idp.web import CSP, browser_id, client_address, error_page
 from idp.keys import store
 

@@ -11,7 +11,7 @@ from joserfc import jwt
 from joserfc.jwk import ECKey, KeySet
 
 from idp import clock
-from tests.conftest import ISSUER, Flow, query
+from tests.conftest import ISSUER, Flow
 
 
 def _basic(client_id, secret):
