@@ -65,7 +65,8 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     if cfg["trusted_proxies"]:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=cfg["trusted_proxies"], x_proto=cfg["trusted_proxies"])
 
-    from idp.web import i18n, init_app as web_init, select_locale
+    from idp.web import i18n, select_locale
+    from idp.web import init_app as web_init
 
     i18n.compile_catalogs()
     db.init_app(app)
@@ -79,8 +80,8 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     from idp.oidc import discovery, events
     from idp.oidc.server import create_server
     from idp.oidc.views import bp as oidc_bp
-    from idp.web.views import bp as web_bp
     from idp.ops.views import bp as ops_bp
+    from idp.web.views import bp as web_bp
 
     app.extensions["idp_oauth_server"] = create_server(app)
     app.config["IDP_DISCOVERY_BYTES"] = discovery.metadata_bytes(cfg["issuer"])

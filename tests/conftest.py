@@ -13,15 +13,14 @@ import os
 import re
 import secrets
 import uuid
-from types import SimpleNamespace
 from pathlib import Path
+from types import SimpleNamespace
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from sqlalchemy import create_engine, text
 
-from idp import clock
-from idp import create_app
+from idp import clock, create_app
 from idp.db import upgrade
 from idp.extensions import db
 from idp.keys import secrets as secrets_mod

@@ -33,7 +33,7 @@ class LiveServer:
     workdir: Path
 
     def idp(self, *args: str, input: str | None = None) -> subprocess.CompletedProcess:
-        return subprocess.run(
+        return subprocess.run(check=False, args=
             [str(BIN / "idp"), *args], env=self.env, input=input, capture_output=True, text=True, timeout=60, cwd=ROOT
         )
 
@@ -67,15 +67,15 @@ def start(
         f'keys_dir = "{workdir / "keys"}"\nclients_dir = "{clients_dir}"\n' + extra_config
     )
     env = {**os.environ, "IDP_CONFIG": str(config)}
-    init = subprocess.run([str(BIN / "idp"), "init"], env=env, capture_output=True, text=True, timeout=120, cwd=ROOT)
+    init = subprocess.run(check=False, args=[str(BIN / "idp"), "init"], env=env, capture_output=True, text=True, timeout=120, cwd=ROOT)
     if init.returncode != 0:
         raise RuntimeError(f"idp init failed: {init.stderr}")
-    sync = subprocess.run(
+    sync = subprocess.run(check=False, args=
         [str(BIN / "idp"), "clients", "sync", str(clients_dir)], env=env, capture_output=True, text=True, timeout=60, cwd=ROOT
     )
     if sync.returncode != 0:
         raise RuntimeError(f"idp clients sync failed: {sync.stderr}")
-    log = open(workdir / "gunicorn.log", "w")
+    log = open(workdir / "gunicorn.log", "w")  # noqa: SIM115 - outlives this function (the server writes it)
     proc = subprocess.Popen(
         [str(BIN / "gunicorn"), "-w", str(workers), "-b", f"127.0.0.1:{port}", "--log-level", "warning", "idp.wsgi:app"],
         env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,

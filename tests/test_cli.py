@@ -31,16 +31,16 @@ def test_init_from_scratch_creates_db_secrets_keys(tmp_path):
     config = tmp_path / "idp.toml"
     config.write_text(f'issuer = "https://idp.example"\ndatabase_url = "sqlite:///{tmp_path}/db.sqlite3"\nkeys_dir = "{tmp_path}/keys"\n')
     env = {"IDP_CONFIG": str(config), "PATH": "/usr/bin:/bin"}
-    first = subprocess.run([IDP, "init", "--json"], env=env, capture_output=True, text=True, timeout=120)
+    first = subprocess.run(check=False, args=[IDP, "init", "--json"], env=env, capture_output=True, text=True, timeout=120)
     assert first.returncode == 0, first.stderr
     out = json.loads(first.stdout)
     assert sorted(out["secrets_created"]) == ["kek", "nik_index", "pairwise", "session"]
     assert len(out["keys_created"]) == 2
     for f in (tmp_path / "keys").iterdir():
         assert f.stat().st_mode & 0o777 == 0o600
-    again = json.loads(subprocess.run([IDP, "init", "--json"], env=env, capture_output=True, text=True, timeout=120).stdout)
+    again = json.loads(subprocess.run(check=False, args=[IDP, "init", "--json"], env=env, capture_output=True, text=True, timeout=120).stdout)
     assert again == {"secrets_created": [], "keys_created": []}
-    bad = subprocess.run([IDP, "init"], env={**env, "IDP_CONFIG": str(tmp_path / "missing.toml")}, capture_output=True, text=True)
+    bad = subprocess.run(check=False, args=[IDP, "init"], env={**env, "IDP_CONFIG": str(tmp_path / "missing.toml")}, capture_output=True, text=True)
     assert bad.returncode == 2 and "cannot read" in bad.stderr
 
 
@@ -69,7 +69,7 @@ def test_clients_add_rotate_disable(runner, app, tmp_path):
 
     cdir = tmp_path / "clients"
     cdir.mkdir()
-    app.config["IDP"]["clients_dir"]  # noqa: B018
+    app.config["IDP"]["clients_dir"]
     cfg_path = Path(runner.env["IDP_CONFIG"])
     cfg_path.write_text(cfg_path.read_text().replace(f'clients_dir = "{app.config["IDP"]["clients_dir"]}"', f'clients_dir = "{cdir}"'))
     r = runner.invoke(cli.main, ["clients", "add", "mpp-kota-y", "--name", "MPP Kota Y", "--redirect-uri", "https://y.go.id/cb", "--json"])

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from sqlalchemy import JSON, Boolean, BigInteger, Integer, LargeBinary, String
+from sqlalchemy import JSON, BigInteger, Boolean, Integer, LargeBinary, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from idp.extensions import db

@@ -7,8 +7,8 @@ does not decrypt.
 
 from __future__ import annotations
 
-import hmac
 import hashlib
+import hmac
 import os
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM

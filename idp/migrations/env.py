@@ -1,15 +1,14 @@
 from alembic import context
 from sqlalchemy import create_engine
 
-from idp.extensions import db
-
 # Import every model so the metadata is complete.
-import idp.audit.models  # noqa: F401
-import idp.authn.models  # noqa: F401
-import idp.consent.models  # noqa: F401
-import idp.identity.models  # noqa: F401
-import idp.keys.models  # noqa: F401
+import idp.audit.models
+import idp.authn.models
+import idp.consent.models
+import idp.identity.models
+import idp.keys.models
 import idp.oidc.models  # noqa: F401
+from idp.extensions import db
 
 target_metadata = db.metadata
 

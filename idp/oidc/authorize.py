@@ -53,7 +53,7 @@ class RedirectError(Exception):
 
     error: str
     description: str
-    request: "AuthorizationRequest"
+    request: AuthorizationRequest
 
 
 @dataclass
@@ -61,7 +61,7 @@ class NeedsInteraction(Exception):
     """The person must sign in (kind='login') or decide (kind='consent')."""
 
     kind: str
-    request: "AuthorizationRequest"
+    request: AuthorizationRequest
 
 
 @dataclass
@@ -194,9 +194,7 @@ def check_authentication(req: AuthorizationRequest, session: Session | None, int
     if session is None:
         reason = "login_required"
     elif not logged_in_here:
-        if "login" in req.prompts or "select_account" in req.prompts:
-            reason = "login_required"
-        elif req.max_age is not None and clock.now() - session.auth_time > req.max_age:
+        if "login" in req.prompts or "select_account" in req.prompts or req.max_age is not None and clock.now() - session.auth_time > req.max_age:
             reason = "login_required"
         else:
             # §3.1.2.1 id_token_hint and §5.5.1 a requested `sub` value: the session must
@@ -339,7 +337,7 @@ def parse(source: Any) -> tuple[dict[str, str], set[str]]:
     Empty values count as absent (OIDC Core §3.1.2.1 / RFC 6749 §3.1)."""
     params: dict[str, str] = {}
     duplicated: set[str] = set()
-    for key in source.keys():
+    for key in source:
         values = source.getlist(key)
         if len(values) > 1:
             duplicated.add(key)

@@ -87,7 +87,7 @@ def validate_registration(raw: dict[str, Any], source: str, default_subject_type
 
     unknown = set(raw) - FIELDS
     if unknown:
-        raise RegistrationError(source, sorted(unknown)[0], "unknown field")
+        raise RegistrationError(source, min(unknown), "unknown field")
     cid = raw.get("client_id")
     if not isinstance(cid, str) or not CLIENT_ID_RE.fullmatch(cid):
         raise RegistrationError(source, "client_id", "3-128 characters of a-z 0-9 . _ -, starting with a letter or digit")

@@ -31,7 +31,7 @@ from idp.oidc.models import AccessToken, RefreshToken, UsedJti
 
 log = logging.getLogger(__name__)
 
-AUTH_METHODS = ["client_secret_basic", "client_secret_post", "private_key_jwt", "none"]
+AUTH_METHODS = ("client_secret_basic", "client_secret_post", "private_key_jwt", "none")
 
 
 def _cfg():
@@ -49,7 +49,7 @@ class S256CodeChallenge(CodeChallenge):
     """PKCE with S256 only (RFC 7636 §4.2; RFC 9700 §2.1.1). The authorization
     endpoint enforces presence and method; here the verifier is checked."""
 
-    SUPPORTED_CODE_CHALLENGE_METHOD = ["S256"]
+    SUPPORTED_CODE_CHALLENGE_METHOD = ("S256",)
     DEFAULT_CODE_CHALLENGE_METHOD = "S256"
 
     def __call__(self, grant):
@@ -132,7 +132,7 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
 
 class ClientCredentialsGrant(grants.ClientCredentialsGrant):
     # A public client cannot prove it is itself: no machine tokens without authentication.
-    TOKEN_ENDPOINT_AUTH_METHODS = ["client_secret_basic", "client_secret_post", "private_key_jwt"]
+    TOKEN_ENDPOINT_AUTH_METHODS = ("client_secret_basic", "client_secret_post", "private_key_jwt")
 
 
 class OpenIDCode:

@@ -7,8 +7,18 @@ from urllib.parse import urlsplit
 
 from authlib.common.urls import add_params_to_uri
 from flask import (
-    Blueprint, Response, current_app, g, make_response, redirect, render_template, request, session as flask_session,
+    Blueprint,
+    Response,
+    current_app,
+    g,
+    make_response,
+    redirect,
+    render_template,
+    request,
     url_for,
+)
+from flask import (
+    session as flask_session,
 )
 from flask_wtf import FlaskForm
 from wtforms import PasswordField, StringField
@@ -19,12 +29,12 @@ from idp.authn import passwords
 from idp.authn import services as authn
 from idp.consent import services as consent_svc
 from idp.extensions import csrf, db
+from idp.keys import store
 from idp.oidc import authorize as authz
 from idp.oidc import claims as claims_svc
 from idp.oidc import clients as clients_svc
 from idp.oidc import id_token, tokens
 from idp.web import CSP, browser_id, client_address, error_page
-from idp.keys import store
 
 bp = Blueprint("oidc", __name__)
 
@@ -335,10 +345,9 @@ def end_session():
         claims = None
     client = clients_svc.get_client(client_id) if client_id else None
     target = params.get("post_logout_redirect_uri")
-    if target:
-        # §3: exact match against the registration of the client the hint or client_id names.
-        if client is None or target not in client.post_logout_redirect_uris:
-            return error_page("error.logout_bad_redirect", 400)
+    # §3: exact match against the registration of the client the hint or client_id names.
+    if target and (client is None or target not in client.post_logout_redirect_uris):
+        return error_page("error.logout_bad_redirect", 400)
     session = current_session()
     # Log out without asking only when the hint proves the RP speaks for this session.
     hint_matches = (

@@ -3,7 +3,7 @@ tokens and sessions. Batched, so a large backlog never holds a long lock."""
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from sqlalchemy import delete, or_, select
 

@@ -98,7 +98,7 @@ def stack(tmp_path_factory):
     rp_port = live.free_port()
     _rp_registration(work / "clients", rp_port)
     idp = live.start(work / "idp", work / "clients")
-    rp_log = open(work / "demo_rp.log", "w")
+    rp_log = open(work / "demo_rp.log", "w")  # noqa: SIM115 - the RP process writes it
     rp = subprocess.Popen(
         [str(live.BIN / "python"), str(RP_APP)],
         env={**os.environ, "SATUAKUN_ISSUER": idp.url, "DEMO_RP_PORT": str(rp_port)},

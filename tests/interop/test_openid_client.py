@@ -126,7 +126,7 @@ def run(tmp_path_factory):
                 "alg": "RS256",
             },
         }
-        proc = subprocess.run(
+        proc = subprocess.run(check=False, args=
             ["node", "rp.mjs"], cwd=NODE_DIR, env={**os.environ, "RP_CONFIG": json.dumps(config)},
             capture_output=True, text=True, timeout=45,
         )

@@ -194,7 +194,7 @@ def test_private_key_jwt(client, register_client, person):
     key = ECKey.generate_key("P-256", private=True)
     pub = key.as_dict(private=False)
     pub["kid"] = key.thumbprint()
-    c, _ = register_client("rp-pkjwt", token_endpoint_auth_method="private_key_jwt", jwks={"keys": [pub]})
+    c, _secret = register_client("rp-pkjwt", token_endpoint_auth_method="private_key_jwt", jwks={"keys": [pub]})
     f = Flow(client, c)
     code = f.run(person.nik)["code"]
 
@@ -249,7 +249,7 @@ def test_refresh_public_client_rotates_and_detects_reuse(client, register_client
 
 def test_T26_refresh_misuse(client, register_client, person):
     a, sa = register_client("rp-a")
-    b, sb = register_client("rp-b")
+    _b, sb = register_client("rp-b")
     fa = Flow(client, a, sa)
     tok = fa.token(fa.run(person.nik, scope="openid profile")["code"]).get_json()
     other = client.post("/token", data={"grant_type": "refresh_token", "refresh_token": tok["refresh_token"]}, headers=_basic("rp-b", sb))
@@ -286,7 +286,7 @@ def test_no_refresh_token_without_grant(client, register_client, person):
 
 
 def test_client_credentials(client, register_client):
-    c, s = register_client("svc", grant_types=["client_credentials"], redirect_uris=[], post_logout_redirect_uris=[], scopes=["api", "openid"])
+    _c, s = register_client("svc", grant_types=["client_credentials"], redirect_uris=[], post_logout_redirect_uris=[], scopes=["api", "openid"])
     resp = client.post("/token", data={"grant_type": "client_credentials", "scope": "api"}, headers=_basic("svc", s))
     assert resp.status_code == 200
     body = resp.get_json()
@@ -368,7 +368,7 @@ def test_revocation(flow, person):
 
 def test_revocation_of_other_clients_token_does_nothing(client, register_client, person):
     a, sa = register_client("rp-a")
-    b, sb = register_client("rp-b")
+    _b, sb = register_client("rp-b")
     fa = Flow(client, a, sa)
     tok = fa.token(fa.run(person.nik)["code"]).get_json()
     assert client.post("/revoke", data={"token": tok["access_token"]}, headers=_basic("rp-b", sb)).status_code == 200
@@ -382,7 +382,7 @@ def test_introspection(client, flow, person, register_client):
     assert body["active"] is True and body["client_id"] == "rp-test" and body["iss"] == ISSUER and "sub" in body
     rt = client.post("/introspect", data={"token": tok["refresh_token"]}, headers=_basic(flow.rp.client_id, flow.secret)).get_json()
     assert rt["active"] is True
-    b, sb = register_client("rp-b")
+    _b, sb = register_client("rp-b")
     other = client.post("/introspect", data={"token": tok["access_token"]}, headers=_basic("rp-b", sb)).get_json()
     assert other == {"active": False}
     clock.advance(601)
