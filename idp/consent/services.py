@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from flask import current_app
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 
 from idp import clock
 from idp.audit.services import EventTag, record_event
@@ -31,7 +32,18 @@ def covers(consent: Consent | None, scopes: set[str], claims: set[str]) -> bool:
 
 
 def grant_consent(person_id: int, client_id: str, scopes: set[str], claims: set[str]) -> Consent:
-    """Record (or widen) consent. Commits."""
+    """Record (or widen) consent. Commits.
+
+    Two tabs approving at once race on the (person, client) unique key; the loser
+    retries once and widens the winner's row."""
+    try:
+        return _grant(person_id, client_id, scopes, claims)
+    except IntegrityError:
+        db.session.rollback()
+        return _grant(person_id, client_id, scopes, claims)
+
+
+def _grant(person_id: int, client_id: str, scopes: set[str], claims: set[str]) -> Consent:
     now = clock.now()
     ttl = current_app.config["IDP"]["consent_ttl"]
     consent = db.session.execute(
