@@ -12,7 +12,7 @@ import secrets
 from sqlalchemy import select, update
 
 from idp import clock
-from idp.extensions import db
+from idp.extensions import db, read_only_session
 from idp.oidc.models import AccessToken, AuthorizationCode, RefreshToken, hash_secret
 
 
@@ -96,12 +96,13 @@ def resource_context(value: str):
 
     if not value or len(value) > 512:
         return None
-    row = db.session.execute(
-        select(AccessToken, Person, Client)
-        .join(Person, Person.id == AccessToken.person_id)
-        .join(Client, Client.client_id == AccessToken.client_id)
-        .where(AccessToken.token_hash == hash_secret(value))
-    ).first()
+    with read_only_session() as session:
+        row = session.execute(
+            select(AccessToken, Person, Client)
+            .join(Person, Person.id == AccessToken.person_id)
+            .join(Client, Client.client_id == AccessToken.client_id)
+            .where(AccessToken.token_hash == hash_secret(value))
+        ).first()
     if row is None:
         return None
     at, person, client = row
