@@ -30,7 +30,8 @@ class Client(db.Model, ClientMixin):
     region_code: Mapped[str | None] = mapped_column(String(16))
     purpose: Mapped[str] = mapped_column(Text, default="")
     purpose_en: Mapped[str] = mapped_column(Text, default="")
-    logo_png: Mapped[bytes | None] = mapped_column(LargeBinary)
+    # Deferred: up to 64 KiB that only the consent page and the logo route read.
+    logo_png: Mapped[bytes | None] = mapped_column(LargeBinary, deferred=True)
     redirect_uris: Mapped[list] = mapped_column(JSON)
     post_logout_redirect_uris: Mapped[list] = mapped_column(JSON)
     token_endpoint_auth_method: Mapped[str] = mapped_column(String(32))
