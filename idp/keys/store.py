@@ -16,6 +16,7 @@ import threading
 from flask import current_app
 from joserfc.jwk import ECKey, RSAKey, import_key
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 
 from idp import clock
 from idp.audit.services import EventTag, record_event
@@ -65,15 +66,23 @@ def generate_key(alg: str, *, state: str, actor: str) -> SigningKey:
 
 
 def ensure_keys(actor: str) -> list[str]:
-    """Generate an active key for each supported algorithm that has none. Commits."""
+    """Generate an active key for each supported algorithm that has none. Commits.
+
+    Safe when several nodes start at once: the partial unique index lets one insert win;
+    the others roll back and find the winner's key."""
     created = []
     for alg in SUPPORTED_ALGS:
         exists = db.session.execute(
             select(SigningKey.kid).where(SigningKey.alg == alg, SigningKey.state == "active")
         ).first()
-        if not exists:
-            created.append(generate_key(alg, state="active", actor=actor).kid)
-    db.session.commit()
+        if exists:
+            continue
+        kid = generate_key(alg, state="active", actor=actor).kid
+        try:
+            db.session.commit()
+            created.append(kid)
+        except IntegrityError:
+            db.session.rollback()
     invalidate_cache()
     return created
 

@@ -91,3 +91,18 @@ def test_fast_path_answers_like_flask(app, client):
     # a stale key cache falls through to Flask, which reloads it
     app.extensions["idp_key_cache"].loaded_at = -10**9
     assert len(client.get("/jwks").get_json()["keys"]) == 2
+
+
+def test_one_active_key_per_alg_enforced_by_database(app):
+    import pytest
+    from sqlalchemy.exc import IntegrityError
+
+    from idp.extensions import db
+    from idp.keys import store
+
+    with app.app_context():
+        store.generate_key("ES256", state="active", actor="test")
+        with pytest.raises(IntegrityError):
+            db.session.commit()
+        db.session.rollback()
+        assert store.ensure_keys(actor="test") == []  # a second node starting finds the keys
