@@ -84,7 +84,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     from idp.web.views import bp as web_bp
 
     app.extensions["idp_oauth_server"] = create_server(app)
-    app.config["IDP_DISCOVERY_BYTES"] = discovery.metadata_bytes(cfg["issuer"])
+    app.config["IDP_DISCOVERY_BYTES"] = discovery.metadata_bytes(cfg["issuer"], cfg["signing_algs"])
     events.connect()
     app.register_blueprint(oidc_bp)
     app.register_blueprint(web_bp)

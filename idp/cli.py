@@ -59,9 +59,9 @@ def init(demo: bool, as_json: bool):
 
     with app.app_context():
         upgrade(app)
-        from idp.keys import store
+        from idp.keys import lifecycle
 
-        created_keys = store.ensure_keys(actor="cli:init")
+        created_keys = lifecycle.ensure(actor="cli:init")
         result = {"secrets_created": created_secrets, "keys_created": created_keys}
         if demo or cfg["seed_demo"]:
             from idp import demo as demo_mod
@@ -237,7 +237,7 @@ def clients_sync(directory, as_json):
         _fail(f"{directory}: not a directory", EXIT_USAGE)
     with app.app_context():
         try:
-            regs = svc.read_directory(directory, app.config["IDP"]["default_subject_type"])
+            regs = svc.read_directory(directory)
         except svc.RegistrationError as exc:
             if as_json:
                 click.echo(json.dumps({"error": {"file": exc.source, "field": exc.field, "reason": exc.reason}}))
@@ -301,7 +301,7 @@ def clients_add(client_id, name, redirect_uris, post_logout, region_code, purpos
         secret, raw["client_secret_hash"] = svc.new_secret()
     with app.app_context():
         try:
-            svc.validate_registration(raw, str(path), app.config["IDP"]["default_subject_type"])
+            svc.validate_registration(raw, str(path))
         except svc.RegistrationError as exc:
             _fail(str(exc), EXIT_USAGE)
         path.write_text(dump_registration(raw), encoding="utf-8")
@@ -352,36 +352,161 @@ def clients_disable(client_id):
 
 
 # -- keys -----------------------------------------------------------------------------------------
-@main.group(help="Provider signing keys.")
+@main.group(help="Provider signing keys: states next (published standby), active (signing), retiring, revoked.")
 def keys():
     pass
 
 
-@keys.command("list", help="List signing keys and their states.")
+def _duration(value: str) -> int:
+    """'90d', '12h', '30m', '45s' or plain seconds."""
+    units = {"d": 86400, "h": 3600, "m": 60, "s": 1}
+    try:
+        if value[-1:] in units:
+            return int(value[:-1]) * units[value[-1]]
+        return int(value)
+    except ValueError:
+        raise click.BadParameter(f"{value!r}: use e.g. 90d, 12h, 30m or seconds") from None
+
+
+def _key_dict(k) -> dict:
+    return {"kid": k.kid, "alg": k.alg, "state": k.state, "created_at": k.created_at, "activated_at": k.activated_at,
+            "retire_after": k.retire_after, "revoked_at": k.revoked_at, "revoked_reason": k.revoked_reason}
+
+
+def _lifecycle_call(fn, *args, **kwargs):
+    from idp.keys import lifecycle
+
+    try:
+        return fn(*args, **kwargs)
+    except lifecycle.UnknownKeyError as exc:
+        _fail(f"no key {exc}")
+    except (lifecycle.InvalidKeyError, lifecycle.StandbyNotReadyError, lifecycle.ConcurrentChangeError) as exc:
+        _fail(str(exc))
+
+
+@keys.command("list", help="List signing keys: kid, alg, state, created, activated, retire-after.")
 @click.option("--json", "as_json", is_flag=True)
 def keys_list(as_json):
     from idp.keys import store
 
     app = _app()
     with app.app_context():
-        rows = [
-            {"kid": k.kid, "alg": k.alg, "state": k.state, "created_at": k.created_at,
-             "activated_at": k.activated_at, "retire_after": k.retire_after}
-            for k in store.list_keys()
-        ]
-    _out(as_json, rows, "\n".join(f"{r['kid']}  {r['alg']:<6} {r['state']}" for r in rows) or "(no keys)")
+        rows = [_key_dict(k) for k in store.list_keys()]
+    _out(as_json, rows, "\n".join(
+        f"{r['kid']}  {r['alg']:<6} {r['state']:<9} created {r['created_at']}"
+        + (f" activated {r['activated_at']}" if r["activated_at"] else "")
+        + (f" retire-after {r['retire_after']}" if r["retire_after"] else "")
+        for r in rows
+    ) or "(no keys)")
 
 
-@keys.command("rotate", help="Activate a new signing key; the old one stays published until its tokens expire.")
-@click.option("--alg", type=click.Choice(["ES256", "RS256"]), multiple=True, help="Default: all algorithms.")
+@keys.command("generate", help="Generate a standby key (published, not signing until a rotation).")
+@click.option("--alg", required=True, type=click.Choice(["ES256", "RS256", "PS256", "EdDSA"]))
 @click.option("--json", "as_json", is_flag=True)
-def keys_rotate(alg, as_json):
+def keys_generate(alg, as_json):
+    from idp.keys import lifecycle
+
+    app = _app()
+    with app.app_context():
+        row = _lifecycle_call(lifecycle.generate, alg, actor="cli")
+        data = _key_dict(row)
+    _out(as_json, data, f"generated {data['kid']} ({alg}, standby)")
+
+
+@keys.command("rotate", help="Activate the standby key; the old key retires; a new standby is published. "
+              "Safe from cron on every node: at most one rotation happens.")
+@click.option("--alg", type=click.Choice(["ES256", "RS256", "PS256", "EdDSA"]), multiple=True, help="Default: every configured algorithm.")
+@click.option("--if-older-than", "older", help="Only if the active key is older than this (e.g. 90d).")
+@click.option("--force", is_flag=True, help="Emergency: activate a standby younger than the pre-publication window.")
+@click.option("--json", "as_json", is_flag=True)
+def keys_rotate(alg, older, force, as_json):
+    from idp.keys import lifecycle, store
+
+    threshold = _duration(older) if older else None
+    app = _app()
+    results = {}
+    failed = False
+    with app.app_context():
+        for a in alg or store.configured_algs():
+            try:
+                results[a] = {"activated": lifecycle.rotate(a, actor="cli", if_older_than=threshold, force=force).kid}
+            except lifecycle.NotDueError:
+                results[a] = {"skipped": "not due"}
+            except lifecycle.ConcurrentChangeError:
+                results[a] = {"skipped": "rotated by another node at the same time"}
+            except lifecycle.StandbyNotReadyError as exc:
+                results[a] = {"error": str(exc)}
+                failed = True
+    _out(as_json, results, "\n".join(f"{a}: {', '.join(f'{k} {v}' for k, v in r.items())}" for a, r in results.items()))
+    if failed:
+        sys.exit(EXIT_FAILED)
+
+
+@keys.command("retire", help="Stop publishing a standby or retiring key.")
+@click.argument("kid")
+def keys_retire(kid):
+    from idp.keys import lifecycle
+
+    app = _app()
+    with app.app_context():
+        _lifecycle_call(lifecycle.retire, kid, actor="cli")
+    click.echo(f"retired {kid}")
+
+
+@keys.command("revoke", help="Compromised key: out of the JWKS at once; if active, the standby signs from now on.")
+@click.argument("kid")
+@click.option("--reason", required=True)
+@click.option("--json", "as_json", is_flag=True)
+def keys_revoke(kid, reason, as_json):
+    from idp.keys import lifecycle
+
+    app = _app()
+    with app.app_context():
+        row = _lifecycle_call(lifecycle.revoke, kid, actor="cli", reason=reason)
+        data = _key_dict(row)
+    _out(as_json, data, f"revoked {kid}")
+
+
+@keys.command("export-jwks", help="Print the public JWK Set relying parties should accept now.")
+def keys_export_jwks():
     from idp.keys import store
 
     app = _app()
     with app.app_context():
-        new = [store.rotate(a, actor="cli").kid for a in (alg or store.SUPPORTED_ALGS)]
-    _out(as_json, {"activated": new}, "activated: " + ", ".join(new))
+        click.echo(json.dumps(store.public_jwks(), indent=2))
+
+
+@keys.command("import", help="Import a private key (PEM or JWK file) as a standby key.")
+@click.argument("path", type=click.File("r"))
+@click.option("--alg", required=True, type=click.Choice(["ES256", "RS256", "PS256", "EdDSA"]))
+@click.option("--json", "as_json", is_flag=True)
+def keys_import(path, alg, as_json):
+    from idp.keys import lifecycle
+
+    app = _app()
+    with app.app_context():
+        row = _lifecycle_call(lifecycle.import_private_key, path.read(), alg, actor="cli")
+        data = _key_dict(row)
+    _out(as_json, data, f"imported {data['kid']} ({alg}, standby)")
+
+
+@keys.command("rewrap", help="Re-encrypt private keys and NIKs under the current KEK (after installing a new "
+              "KEK with the old one as kek_previous on every node).")
+@click.option("--json", "as_json", is_flag=True)
+def keys_rewrap(as_json):
+    from idp.keys import lifecycle
+
+    app = _app()
+    if "kek_previous" not in app.extensions["idp_secrets"]:
+        click.echo("note: no kek_previous configured; only values not under the current KEK would fail", err=True)
+
+    def progress(last_id, count):
+        if not as_json:
+            click.echo(f"  people up to id {last_id}: {count} values rewrapped so far", err=True)
+
+    with app.app_context():
+        count = lifecycle.rewrap(actor="cli", progress=progress)
+    _out(as_json, {"rewrapped": count}, f"rewrapped {count} value(s)")
 
 
 if __name__ == "__main__":

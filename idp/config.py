@@ -41,6 +41,13 @@ def _alg(value: Any) -> bool:
     return value in ("ES256", "RS256")
 
 
+def _signing_algs(value: Any) -> bool:
+    return (
+        isinstance(value, list) and "RS256" in value and len(set(value)) == len(value)
+        and all(v in ("ES256", "RS256", "PS256", "EdDSA") for v in value)
+    )
+
+
 def _locale(value: Any) -> bool:
     return value in ("id", "en")
 
@@ -81,6 +88,12 @@ SETTINGS: dict[str, Setting] = {
     "consent_ttl": Setting(31536000, _positive_int, "a positive number of seconds"),
     # Default ID token signing algorithm; a client may register RS256.
     "id_token_signing_alg": Setting("ES256", _alg, "'ES256' or 'RS256'"),
+    # Algorithms the provider keeps signing keys for (RS256 is required by OIDC Discovery).
+    "signing_algs": Setting(["ES256", "RS256"], _signing_algs, "a list from ES256, RS256, PS256, EdDSA including RS256"),
+    # A standby key is published this long before it may sign (RP JWKS caches: 24 h max).
+    "key_prepublish_seconds": Setting(172800, _positive_int, "a positive number of seconds"),
+    # A replaced key stays published this long (>> token lifetimes + RP JWKS cache).
+    "key_retire_seconds": Setting(604800, _positive_int, "a positive number of seconds"),
     "default_subject_type": Setting("pairwise", _subject_type, "'pairwise' or 'public'"),
     # argon2id, OWASP profile; never below it.
     "argon2_time_cost": Setting(2, lambda v: _positive_int(v) and v >= 2, "an integer >= 2"),
@@ -139,6 +152,8 @@ def validate(cfg: dict[str, Any]) -> None:
         raise ConfigError("config key 'issuer': expected an URL without query, fragment or trailing slash")
     if issuer.scheme != "https" and not (cfg["debug"] and issuer.scheme == "http"):
         raise ConfigError("config key 'issuer': must be https (http only with debug = true)")
+    if cfg["id_token_signing_alg"] not in cfg["signing_algs"]:
+        raise ConfigError("config key 'id_token_signing_alg': must be one of signing_algs")
     if cfg["session_idle_ttl"] > cfg["session_absolute_ttl"]:
         raise ConfigError("config key 'session_idle_ttl': must not exceed session_absolute_ttl")
 

@@ -14,7 +14,7 @@ def seed(app) -> str:
     from idp.identity import services as identity
     from idp.oidc import clients
 
-    regs = clients.read_directory(config_mod.resolve_path(app.config["IDP"]["clients_dir"]), app.config["IDP"]["default_subject_type"])
+    regs = clients.read_directory(config_mod.resolve_path(app.config["IDP"]["clients_dir"]))
     synced = clients.sync(regs, actor="demo")
     if identity.get_person_by_nik(DEMO_NIK) is None:
         identity.create_person(

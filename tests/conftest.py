@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import os
 import re
 import secrets
@@ -95,9 +96,9 @@ def _make_app(request, keys_dir, tmp_path_factory, **extra):
             upgrade(app)
             _migrated[url] = True
         _truncate()
-        from idp.keys import store
+        from idp.keys import lifecycle
 
-        store.ensure_keys(actor="test")
+        lifecycle.ensure(actor="test")
     app.config["IDP_BACKEND"] = backend
     return app
 
@@ -146,8 +147,8 @@ def runner(app, tmp_path):
             lines.append(f"{key} = {'true' if value else 'false'}")
         elif isinstance(value, int):
             lines.append(f"{key} = {value}")
-        else:
-            lines.append(f'{key} = "{value}"')
+        else:  # strings and lists of strings: JSON syntax is valid TOML here
+            lines.append(f"{key} = {json.dumps(value)}")
     path.write_text("\n".join(lines) + "\n")
     return CliRunner(env={"IDP_CONFIG": str(path)})
 
@@ -203,8 +204,8 @@ def register_client(app):
         method = data.setdefault("token_endpoint_auth_method", "client_secret_basic")
         if method in ("client_secret_basic", "client_secret_post") and "client_secret_hash" not in data:
             secret, data["client_secret_hash"] = clients.new_secret()
-        reg = clients.validate_registration(data, f"{client_id}.toml")
         with app.app_context():
+            reg = clients.validate_registration(data, f"{client_id}.toml")
             clients.sync([clients.Registration(f"{client_id}.toml", reg)], actor="test")
         return SimpleNamespace(**reg), secret
 

@@ -32,6 +32,10 @@ class EventTag(str, enum.Enum):
     CLIENT_DISABLED = "operator:client:disabled"
     KEY_GENERATED = "operator:key:generated"
     KEY_ROTATED = "operator:key:rotated"
+    KEY_RETIRED = "operator:key:retired"
+    KEY_REVOKED = "operator:key:revoked"
+    KEY_IMPORTED = "operator:key:imported"
+    KEK_REWRAPPED = "operator:kek:rewrapped"
 
 
 def record_event(

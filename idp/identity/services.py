@@ -35,8 +35,9 @@ def encrypt_nik(nik: str) -> bytes:
 
 
 def decrypt_nik(person: Person) -> str:
-    key = current_app.extensions["idp_secrets"]["kek"]
-    return envelope.decrypt(key, person.nik_encrypted, b"person.nik").decode()
+    from idp.keys.store import keks
+
+    return envelope.decrypt_any(keks(), person.nik_encrypted, b"person.nik").decode()
 
 
 def get_person_by_nik(raw_nik: str) -> Person | None:

@@ -11,6 +11,7 @@ import hashlib
 import hmac
 import os
 
+from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 _VERSION = b"\x01"
@@ -25,6 +26,25 @@ def decrypt(key: bytes, blob: bytes, aad: bytes) -> bytes:
     if blob[:1] != _VERSION:
         raise ValueError("unknown ciphertext version")
     return AESGCM(key[:32]).decrypt(blob[1:13], blob[13:], aad)
+
+
+def decrypt_any(keys: list[bytes], blob: bytes, aad: bytes) -> bytes:
+    """Decrypt with the first key that authenticates (current KEK, then the previous one
+    during a KEK rotation)."""
+    for key in keys:
+        try:
+            return decrypt(key, blob, aad)
+        except InvalidTag:
+            continue
+    raise InvalidTag()
+
+
+def decrypts_with(key: bytes, blob: bytes, aad: bytes) -> bool:
+    try:
+        decrypt(key, blob, aad)
+        return True
+    except InvalidTag:
+        return False
 
 
 def blind_index(key: bytes, value: str) -> str:

@@ -33,3 +33,4 @@ class SigningKey(db.Model):
     activated_at: Mapped[int | None] = mapped_column(BigInteger)
     retire_after: Mapped[int | None] = mapped_column(BigInteger)
     revoked_at: Mapped[int | None] = mapped_column(BigInteger)
+    revoked_reason: Mapped[str | None] = mapped_column(String(500))

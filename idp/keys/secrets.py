@@ -8,6 +8,7 @@ by ``idp init`` with mode 0600 when missing. Secrets are never logged.
 - ``nik_index``: HMAC-SHA-256 key of the NIK blind index.
 - ``pairwise``: salt of pairwise subject identifiers (OIDC Core §8.1).
 - ``session``: Flask secret (CSRF tokens).
+- ``kek_previous`` (optional): the old KEK while `idp keys rewrap` moves data to a new one.
 """
 
 from __future__ import annotations
@@ -64,5 +65,15 @@ def ensure(keys_dir: Path) -> list[str]:
     return created
 
 
+OPTIONAL = ("kek_previous",)
+
+
 def load_all(keys_dir: Path) -> dict[str, bytes]:
-    return {name: load(keys_dir, name) for name in NAMES}
+    """Every required secret, plus ``kek_previous`` when a KEK rotation is in progress."""
+    out = {name: load(keys_dir, name) for name in NAMES}
+    for name in OPTIONAL:
+        try:
+            out[name] = load(keys_dir, name)
+        except MissingSecretError:
+            pass
+    return out

@@ -1,9 +1,11 @@
-"""Signing keys: generation, encryption at rest, JWKS, and a short per-node cache.
+"""Signing keys at rest and in each node's cache; JWKS.
 
 - Private keys are AES-256-GCM encrypted under the KEK (keys/envelope.py); the kid is
   the associated data, so a ciphertext moved to another row does not decrypt.
 - `kid` is the RFC 7638 JWK thumbprint.
-- One active key per algorithm is enforced by a partial unique index.
+- States (keys/lifecycle.py changes them): next (published, not signing), active
+  (signing; one per algorithm, enforced by a partial unique index), retiring
+  (published until `retire_after`), revoked (gone at once).
 - Every node re-reads keys at most `key_cache_seconds` after a change elsewhere, and at
   once when asked about a kid it does not know.
 """
@@ -12,102 +14,89 @@ from __future__ import annotations
 
 import json
 import threading
+import warnings
 
 from flask import current_app
-from joserfc.jwk import ECKey, RSAKey, import_key
+from joserfc.jwk import ECKey, OKPKey, RSAKey, import_key
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 
 from idp import clock
-from idp.audit.services import EventTag, record_event
 from idp.extensions import db
 from idp.keys import envelope
 from idp.keys.models import SigningKey
 
-SUPPORTED_ALGS = ("ES256", "RS256")
+SUPPORTED_ALGS = ("ES256", "RS256", "PS256", "EdDSA")
 PUBLISHED_STATES = ("next", "active", "retiring")
+RSA_BITS = 3072
 
 
 class NoActiveKeyError(RuntimeError):
     pass
 
 
-def _kek() -> bytes:
+def kek() -> bytes:
     return current_app.extensions["idp_secrets"]["kek"]
 
 
-def _new_private_key(alg: str):
+def keks() -> list[bytes]:
+    """KEKs that may decrypt: the current one, then the previous one during a rewrap."""
+    secrets = current_app.extensions["idp_secrets"]
+    return [secrets["kek"]] + ([secrets["kek_previous"]] if secrets.get("kek_previous") else [])
+
+
+def configured_algs() -> tuple[str, ...]:
+    return tuple(current_app.config["IDP"]["signing_algs"])
+
+
+def new_private_key(alg: str):
     if alg == "ES256":
         return ECKey.generate_key("P-256", private=True)
-    if alg == "RS256":
-        return RSAKey.generate_key(3072, private=True)
+    if alg in ("RS256", "PS256"):
+        return RSAKey.generate_key(RSA_BITS, private=True)
+    if alg == "EdDSA":
+        return OKPKey.generate_key("Ed25519", private=True)
     raise ValueError(f"unsupported algorithm {alg}")
 
 
-def generate_key(alg: str, *, state: str, actor: str) -> SigningKey:
-    """Create and store a key in `state`. The caller commits."""
-    key = _new_private_key(alg)
+def seal(key, alg: str, state: str) -> SigningKey:
+    """A SigningKey row for a joserfc private key (not added to the session)."""
     kid = key.thumbprint()
     public = key.as_dict(private=False)
     public.update({"kid": kid, "alg": alg, "use": "sig"})
     now = clock.now()
-    row = SigningKey(
+    return SigningKey(
         kid=kid,
         alg=alg,
         state=state,
-        private_encrypted=envelope.encrypt(_kek(), json.dumps(key.as_dict(private=True)).encode(), kid.encode()),
+        private_encrypted=envelope.encrypt(kek(), json.dumps(key.as_dict(private=True)).encode(), kid.encode()),
         public_jwk=public,
         created_at=now,
         activated_at=now if state == "active" else None,
     )
-    db.session.add(row)
-    record_event(EventTag.KEY_GENERATED, actor=actor, kid=kid, alg=alg, state=state)
-    return row
 
 
-def ensure_keys(actor: str) -> list[str]:
-    """Generate an active key for each supported algorithm that has none. Commits.
-
-    Safe when several nodes start at once: the partial unique index lets one insert win;
-    the others roll back and find the winner's key."""
-    created = []
-    for alg in SUPPORTED_ALGS:
-        exists = db.session.execute(
-            select(SigningKey.kid).where(SigningKey.alg == alg, SigningKey.state == "active")
-        ).first()
-        if exists:
-            continue
-        kid = generate_key(alg, state="active", actor=actor).kid
-        try:
-            db.session.commit()
-            created.append(kid)
-        except IntegrityError:
-            db.session.rollback()
-    invalidate_cache()
-    return created
-
-
-def rotate(alg: str, *, actor: str) -> SigningKey:
-    """Make a new key active; the old one keeps verifying until its tokens expire. Commits."""
-    cfg = current_app.config["IDP"]
-    now = clock.now()
-    # Published long enough for every token it signed to expire, plus RP JWKS caching (24 h).
-    keep = max(cfg["id_token_ttl"], cfg["access_token_ttl"]) + 24 * 3600
-    for old in db.session.execute(
-        select(SigningKey).where(SigningKey.alg == alg, SigningKey.state == "active")
-    ).scalars():
-        old.state = "retiring"
-        old.retire_after = now + keep
-    db.session.flush()
-    new = generate_key(alg, state="active", actor=actor)
-    record_event(EventTag.KEY_ROTATED, actor=actor, kid=new.kid, alg=alg)
-    db.session.commit()
-    invalidate_cache()
-    return new
+def unseal(row: SigningKey, key: bytes | None = None):
+    """The joserfc private key of a row (decrypted with ``key`` or the current KEK)."""
+    blob, aad = row.private_encrypted, row.kid.encode()
+    plain = envelope.decrypt(key, blob, aad) if key else envelope.decrypt_any(keks(), blob, aad)
+    return import_key(json.loads(plain))
 
 
 def list_keys() -> list[SigningKey]:
-    return list(db.session.execute(select(SigningKey).order_by(SigningKey.created_at)).scalars())
+    return list(db.session.execute(select(SigningKey).order_by(SigningKey.created_at, SigningKey.kid)).scalars())
+
+
+def get_key(kid: str) -> SigningKey | None:
+    return db.session.get(SigningKey, kid)
+
+
+def public_jwks() -> dict:
+    """The JWK Set every relying party should accept now (read from the database)."""
+    now = clock.now()
+    rows = db.session.execute(
+        select(SigningKey).where(SigningKey.state.in_(PUBLISHED_STATES)).order_by(SigningKey.created_at.desc())
+    ).scalars()
+    return {"keys": [r.public_jwk for r in rows if not (r.state == "retiring" and r.retire_after and r.retire_after <= now)]}
 
 
 # -- per-node cache -------------------------------------------------------------------
@@ -115,7 +104,6 @@ class _Cache:
     def __init__(self):
         self.lock = threading.Lock()
         self.loaded_at = -10**9
-        self.generation = 0
         self.active: dict[str, tuple[str, object]] = {}
         self.published: dict[str, dict] = {}
         self.jwks_bytes = b'{"keys":[]}'
@@ -132,26 +120,18 @@ def invalidate_cache() -> None:
 
 def _load() -> None:
     now = clock.now()
-    rows = db.session.execute(
-        select(SigningKey).where(SigningKey.state.in_(PUBLISHED_STATES)).order_by(SigningKey.created_at.desc())
-    ).scalars().all()
+    jwks = public_jwks()
+    published = {k["kid"]: k for k in jwks["keys"]}
     active = {}
-    published = {}
-    for row in rows:
-        if row.state == "retiring" and row.retire_after is not None and row.retire_after <= now:
-            continue
-        published[row.kid] = row.public_jwk
-        if row.state == "active":
-            private = json.loads(envelope.decrypt(_kek(), row.private_encrypted, row.kid.encode()))
-            # Imported once per load, not per signature (importing costs more than signing).
-            active[row.alg] = (row.kid, import_key(private))
+    for row in db.session.execute(select(SigningKey).where(SigningKey.state == "active")).scalars():
+        # Imported once per load, not per signature (importing costs more than signing).
+        active[row.alg] = (row.kid, unseal(row))
     cache = _c()
     with cache.lock:
         cache.active = active
         cache.published = published
-        cache.jwks_bytes = json.dumps({"keys": list(published.values())}, separators=(",", ":")).encode()
+        cache.jwks_bytes = json.dumps(jwks, separators=(",", ":")).encode()
         cache.loaded_at = now
-        cache.generation += 1
 
 
 def _fresh() -> _Cache:
@@ -183,3 +163,12 @@ def public_key(kid: str) -> dict | None:
     if kid not in cache.published:
         _load()
     return cache.published.get(kid)
+
+
+def sign(header: dict, payload: dict, key, alg: str) -> str:
+    from joserfc import jwt
+
+    with warnings.catch_warnings():
+        # joserfc flags "EdDSA" as superseded by "Ed25519" (RFC 9864); RPs still expect it.
+        warnings.simplefilter("ignore")
+        return jwt.encode(header, payload, key, algorithms=[alg])

@@ -28,7 +28,7 @@ from idp.oidc.models import Client, hash_secret
 AUTH_METHODS = ("client_secret_basic", "client_secret_post", "private_key_jwt", "none")
 GRANT_TYPES = ("authorization_code", "refresh_token", "client_credentials")
 OIDC_SCOPES = ("openid", "profile", "email", "phone", "address", "offline_access", "nik")
-ID_TOKEN_ALGS = ("ES256", "RS256")
+ID_TOKEN_ALGS = ("ES256", "RS256", "PS256", "EdDSA")
 CLIENT_ID_RE = re.compile(r"[a-z0-9][a-z0-9._-]{2,127}")
 SCOPE_TOKEN_RE = re.compile(r"[\x21\x23-\x5b\x5d-\x7e]{1,64}")  # RFC 6749 §3.3 scope-token
 
@@ -81,7 +81,17 @@ def _str_list(source: str, field: str, value: Any, allowed: tuple[str, ...] | No
     return list(dict.fromkeys(value))
 
 
-def validate_registration(raw: dict[str, Any], source: str, default_subject_type: str = "pairwise") -> dict:
+def _policy() -> tuple[str, tuple[str, ...]]:
+    """(default subject type, signing algorithms) from the running configuration."""
+    from flask import current_app, has_app_context
+
+    if has_app_context():
+        cfg = current_app.config["IDP"]
+        return cfg["default_subject_type"], tuple(cfg["signing_algs"])
+    return "pairwise", ("ES256", "RS256")
+
+
+def validate_registration(raw: dict[str, Any], source: str) -> dict:
     """Check one registration; returns normalised data for the Client row."""
     from idp.oidc.claims import claims_for_scopes  # the claim vocabulary lives with claims
 
@@ -148,6 +158,7 @@ def validate_registration(raw: dict[str, Any], source: str, default_subject_type
         if c not in allowed_claims:
             raise RegistrationError(source, "claims", f"{c!r} is not released by the registered scopes")
 
+    default_subject_type, signing_algs = _policy()
     subject_type = raw.get("subject_type", default_subject_type)
     if subject_type not in ("pairwise", "public"):
         raise RegistrationError(source, "subject_type", "must be 'pairwise' or 'public'")
@@ -158,8 +169,10 @@ def validate_registration(raw: dict[str, Any], source: str, default_subject_type
             raise RegistrationError(source, "sector_identifier", "required when redirect_uris span several hosts")
         sector = hosts.pop() if hosts else cid
     alg = raw.get("id_token_signed_response_alg", "ES256")
-    if alg not in ID_TOKEN_ALGS:
-        raise RegistrationError(source, "id_token_signed_response_alg", f"must be one of {', '.join(ID_TOKEN_ALGS)}")
+    if alg not in ID_TOKEN_ALGS or alg not in signing_algs:
+        raise RegistrationError(
+            source, "id_token_signed_response_alg", f"must be one of the provider's signing_algs: {', '.join(signing_algs)}"
+        )
     disabled = raw.get("disabled", False)
     if not isinstance(disabled, bool):
         raise RegistrationError(source, "disabled", "must be true or false")
@@ -208,7 +221,7 @@ def _read_logo(source: str, logo: str | None) -> bytes | None:
     return data
 
 
-def read_directory(directory: Path, default_subject_type: str = "pairwise") -> list[Registration]:
+def read_directory(directory: Path) -> list[Registration]:
     """Read and validate every ``*.toml`` in ``directory``; raises on the first bad one."""
     regs: list[Registration] = []
     seen: dict[str, str] = {}
@@ -218,7 +231,7 @@ def read_directory(directory: Path, default_subject_type: str = "pairwise") -> l
             raw = tomllib.loads(path.read_text(encoding="utf-8"))
         except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
             raise RegistrationError(source, "(file)", f"not valid TOML: {exc}") from None
-        data = validate_registration(raw, source, default_subject_type)
+        data = validate_registration(raw, source)
         if path.stem != data["client_id"]:
             raise RegistrationError(source, "client_id", f"must match the file name ({path.stem!r})")
         if data["client_id"] in seen:

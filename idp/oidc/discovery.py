@@ -6,11 +6,10 @@ from __future__ import annotations
 import json
 
 from idp.authn import acr
-from idp.keys import store
 from idp.oidc import authorize, claims, clients, server
 
 
-def metadata(issuer: str) -> dict:
+def metadata(issuer: str, signing_algs: list[str]) -> dict:
     return {
         "issuer": issuer,
         "authorization_endpoint": f"{issuer}/authorize",
@@ -25,7 +24,7 @@ def metadata(issuer: str) -> dict:
         "response_modes_supported": sorted(authorize.RESPONSE_MODES),
         "grant_types_supported": list(clients.GRANT_TYPES),
         "subject_types_supported": ["pairwise", "public"],
-        "id_token_signing_alg_values_supported": list(store.SUPPORTED_ALGS),
+        "id_token_signing_alg_values_supported": list(signing_algs),
         "token_endpoint_auth_methods_supported": list(server.AUTH_METHODS),
         "token_endpoint_auth_signing_alg_values_supported": ["ES256", "RS256", "PS256", "EdDSA"],
         "revocation_endpoint_auth_methods_supported": list(server.AUTH_METHODS),
@@ -45,5 +44,5 @@ def metadata(issuer: str) -> dict:
     }
 
 
-def metadata_bytes(issuer: str) -> bytes:
-    return json.dumps(metadata(issuer), separators=(",", ":")).encode()
+def metadata_bytes(issuer: str, signing_algs: list[str]) -> bytes:
+    return json.dumps(metadata(issuer, signing_algs), separators=(",", ":")).encode()

@@ -21,10 +21,9 @@ from flask import (
     session as flask_session,
 )
 from flask_wtf import FlaskForm
+from sqlalchemy import text
 from wtforms import PasswordField, StringField
 from wtforms.validators import DataRequired, Length
-
-from sqlalchemy import text
 
 from idp import clock
 from idp.authn import passwords
