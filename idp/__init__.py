@@ -77,6 +77,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.jinja_env.globals["get_locale"] = get_locale
     web_init(app)
 
+    from idp.account.views import bp as account_bp
     from idp.oidc import discovery, events
     from idp.oidc.server import create_server
     from idp.oidc.views import bp as oidc_bp
@@ -89,6 +90,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(oidc_bp)
     app.register_blueprint(web_bp)
     app.register_blueprint(ops_bp)
+    app.register_blueprint(account_bp)
 
     from idp.web import security_header_list
     from idp.web.fastpath import FastPath

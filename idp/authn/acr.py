@@ -5,9 +5,11 @@ in-person verification) are added by the MFA and identity issues.
 """
 
 LOA1 = "urn:id:satuakun:loa:1"
+# Level 2: a second factor on top of the password.
+LOA2 = "urn:id:satuakun:loa:2"
 
-SUPPORTED = [LOA1]
-ORDER = {LOA1: 1}
+SUPPORTED = [LOA1, LOA2]
+ORDER = {LOA1: 1, LOA2: 2}
 
 
 def satisfies(session_acr: str, requested: str) -> bool:

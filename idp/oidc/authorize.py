@@ -23,6 +23,7 @@ from flask import current_app
 
 from idp import clock
 from idp.authn import acr as acr_levels
+from idp.authn import services as authn
 from idp.authn.models import Session
 from idp.consent import services as consent_svc
 from idp.extensions import db
@@ -220,12 +221,19 @@ def check_authentication(req: AuthorizationRequest, session: Session | None, int
         raise NeedsInteraction("login", req)
 
     values, essential = requested_acr(req)
-    if values and not any(acr_levels.satisfies(session.acr, v) for v in values) and essential:
-        if "none" in req.prompts:
-            _fail(req, "interaction_required", "the session does not meet the requested acr")
-        # No stronger method can be offered yet: refuse rather than silently downgrade.
-        _fail(req, "unmet_authentication_requirements", "the requested acr cannot be met")
     person = db.session.get(Person, session.person_id)
+    if values and not any(acr_levels.satisfies(session.acr, v) for v in values):
+        # Step-up (T45): a second factor raises the session to level 2 in the same flow;
+        # an essential request that cannot be met is refused, never silently downgraded.
+        reachable = any(acr_levels.satisfies(acr_levels.LOA2, v) for v in values) and authn.has_second_factor(person.id)
+        if reachable and (essential or values[0] == acr_levels.LOA2):
+            if "none" in req.prompts:
+                _fail(req, "interaction_required", "a second factor is required")
+            raise NeedsInteraction("mfa", req)
+        if essential:
+            if "none" in req.prompts:
+                _fail(req, "interaction_required", "the session does not meet the requested acr")
+            _fail(req, "unmet_authentication_requirements", "the requested acr cannot be met")
     return person
 
 
@@ -299,6 +307,27 @@ def start_interaction(req: AuthorizationRequest, browser_id: str) -> str:
             browser_hash=tokens.hash_secret(browser_id),
             client_id=req.client.client_id,
             params=req.params,
+            created_at=now,
+            expires_at=now + current_app.config["IDP"]["interaction_ttl"],
+        )
+    )
+    db.session.commit()
+    return uid
+
+
+ACCOUNT = ""  # client_id of interactions for the citizen's own account pages
+
+
+def start_account_interaction(browser_id: str, return_to: str, *, reauth: bool) -> str:
+    """A sign-in for the account pages (no relying party). Returns the interaction uid."""
+    now = clock.now()
+    uid = secrets.token_urlsafe(24)
+    db.session.add(
+        Interaction(
+            uid_hash=tokens.hash_secret(uid),
+            browser_hash=tokens.hash_secret(browser_id),
+            client_id=ACCOUNT,
+            params={"return_to": return_to, "prompt": "login" if reauth else ""},
             created_at=now,
             expires_at=now + current_app.config["IDP"]["interaction_ttl"],
         )

@@ -211,6 +211,10 @@ class Interaction(db.Model):
     params: Mapped[dict] = mapped_column(JSON)
     # Set when the person authenticated inside this interaction (satisfies prompt=login).
     login_at: Mapped[int | None] = mapped_column(BigInteger)
+    # Login state machine: the password step passed for this person; the second factor
+    # is still owed. No session exists until it is given (T44).
+    pending_person_id: Mapped[int | None] = mapped_column(Integer)
+    mfa_failures: Mapped[int] = mapped_column(Integer, default=0)
     consent_given: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[int] = mapped_column(BigInteger)
     expires_at: Mapped[int] = mapped_column(BigInteger)

@@ -26,16 +26,19 @@ from wtforms import PasswordField, StringField
 from wtforms.validators import DataRequired, Length
 
 from idp import clock
-from idp.authn import passwords
+from idp.authn import acr as acr_levels
+from idp.authn import passwords, throttle
 from idp.authn import services as authn
 from idp.consent import services as consent_svc
 from idp.extensions import csrf, db
+from idp.identity.models import Person
 from idp.keys import store
 from idp.oidc import authorize as authz
 from idp.oidc import claims as claims_svc
 from idp.oidc import clients as clients_svc
 from idp.oidc import id_token, tokens
 from idp.web import CSP, browser_id, client_address, error_page
+from idp.web.messages import MESSAGES
 
 bp = Blueprint("oidc", __name__)
 
@@ -137,7 +140,10 @@ def _run(params: dict, duplicated: set, interaction=None, uid: str | None = None
     except authz.NeedsInteraction as need:
         if uid is None:
             uid = authz.start_interaction(need.request, browser_id())
-        return redirect(url_for(f"oidc.{need.kind}", uid=uid))
+        kind = need.kind
+        if kind == "login" and interaction is not None and interaction.pending_person_id is not None:
+            kind = "mfa"  # the password step is done; the second factor is still owed (T44)
+        return redirect(url_for(f"oidc.{kind}", uid=uid))
     return _respond(approved.request, authz.response_params(approved.request, {"code": approved.code}))
 
 
@@ -178,7 +184,7 @@ def login(uid: str):
     if err:
         return err
     client = clients_svc.get_client(interaction.client_id)
-    if client is None:
+    if client is None and interaction.client_id != authz.ACCOUNT:
         return error_page("error.unknown_client", 400)
     form = LoginForm()
     error = None
@@ -191,27 +197,99 @@ def login(uid: str):
             return error_page("error.busy", 503, **{"Retry-After": "1"})
         except authn.InvalidCredentialsError:
             error = "login.invalid"
+        except throttle.ThrottledError as exc:
+            return error_page("error.throttled", 429, **{"Retry-After": str(exc.retry_after)})
         else:
-            old = current_session()
-            if old is not None:
-                authn.end_session(old)
-            value = authn.start_session(person, amr=["pwd"], remote_addr=client_address())
-            interaction.login_at = clock.now()
-            db.session.commit()
-            # A fresh CSRF/browser binding after authentication (session fixation, T56).
-            bid = flask_session.get("bid")
-            flask_session.clear()
-            flask_session["bid"] = bid
-            resp = redirect(url_for("oidc.resume", uid=uid), code=303)
-            _set_session_cookie(resp, value)
-            return _allow_form_target(resp, interaction.params.get("redirect_uri"))
+            if authn.has_second_factor(person.id):
+                # Login state machine: the password step is recorded on the interaction
+                # only; no session until the second factor is given (T44).
+                interaction.pending_person_id = person.id
+                interaction.mfa_failures = 0
+                db.session.commit()
+                resp = redirect(url_for("oidc.mfa", uid=uid), code=303)
+                return _allow_form_target(resp, interaction.params.get("redirect_uri"))
+            return _signed_in(interaction, uid, person, amr=["pwd"], acr_value=acr_levels.LOA1)
     elif request.method == "POST":
         error = "login.invalid"
-    from idp.web.messages import MESSAGES
-
     resp = make_response(
         render_template("authn/login.html", form=form, client=client, error=MESSAGES.get(error) if error else None, uid=uid)
     )
+    return _allow_form_target(resp, interaction.params.get("redirect_uri"))
+
+
+def _signed_in(interaction, uid: str, person, *, amr: list[str], acr_value: str) -> Response:
+    """A new SSO session (a fresh id after every authentication step: T56), then resume."""
+    old = current_session()
+    if old is not None:
+        authn.end_session(old)
+    value = authn.start_session(person, amr=amr, remote_addr=client_address(), acr_value=acr_value)
+    interaction.login_at = clock.now()
+    interaction.pending_person_id = None
+    db.session.commit()
+    bid = flask_session.get("bid")
+    flask_session.clear()
+    flask_session["bid"] = bid
+    if interaction.client_id == authz.ACCOUNT:
+        interaction.completed_at = clock.now()
+        db.session.commit()
+        target = interaction.params.get("return_to", "/account")
+        resp = redirect(target if target.startswith("/account") else "/account", code=303)
+    else:
+        resp = redirect(url_for("oidc.resume", uid=uid), code=303)
+    _set_session_cookie(resp, value)
+    return _allow_form_target(resp, interaction.params.get("redirect_uri"))
+
+
+class MfaForm(FlaskForm):
+    code = StringField("code", validators=[DataRequired(), Length(max=64)])
+
+
+MFA_TRANSACTION_LIMIT = 5
+
+
+@bp.route("/interaction/<uid>/mfa", methods=["GET", "POST"])
+def mfa(uid: str):
+    """The second factor: after the password step, or as step-up for a higher `acr`."""
+    interaction, err = _interaction_or_error(uid)
+    if err:
+        return err
+    person = None
+    if interaction.pending_person_id is not None:
+        person = db.session.get(Person, interaction.pending_person_id)
+    else:
+        session = current_session()
+        if session is not None:
+            person = db.session.get(Person, session.person_id)
+    if person is None or not authn.has_second_factor(person.id):
+        return redirect(url_for("oidc.login", uid=uid))
+    client = clients_svc.get_client(interaction.client_id)
+    form = MfaForm()
+    error = None
+    if form.validate_on_submit():
+        try:
+            amr = authn.verify_second_factor(person, form.code.data, remote_addr=client_address())
+        except authn.FactorLockedError as exc:
+            return error_page("error.factor_locked", 429, **{"Retry-After": str(exc.retry_after)})
+        except passwords.HashingBusyError:
+            return error_page("error.busy", 503, **{"Retry-After": "1"})
+        if amr is not None:
+            first = ["pwd"] if interaction.pending_person_id is not None else list(current_session().amr)
+            methods = list(dict.fromkeys([*first, *amr, "mfa"]))
+            return _signed_in(interaction, uid, person, amr=methods, acr_value=acr_levels.LOA2)
+        interaction.mfa_failures += 1
+        if interaction.mfa_failures >= MFA_TRANSACTION_LIMIT:
+            # T52: the transaction is void after 5 wrong codes; the citizen starts again.
+            interaction.completed_at = clock.now()
+            interaction.pending_person_id = None
+            db.session.commit()
+            return error_page("error.mfa_void", 400)
+        db.session.commit()
+        error = "mfa.invalid"
+    elif request.method == "POST":
+        error = "mfa.invalid"
+    resp = make_response(render_template(
+        "authn/mfa.html", form=form, client=client, uid=uid, error=MESSAGES.get(error) if error else None
+    ))
     return _allow_form_target(resp, interaction.params.get("redirect_uri"))
 
 

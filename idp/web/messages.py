@@ -15,4 +15,8 @@ MESSAGES = {
     "error.busy": _l("The service is busy. Please try again in a moment."),
     "error.logout_bad_redirect": _l("The application asked to send you to an address it has not registered after signing out. You have not been redirected."),
     "login.invalid": _l("The NIK or password is incorrect."),
+    "mfa.invalid": _l("The code is incorrect or has already been used."),
+    "error.throttled": _l("Too many failed attempts. Please wait a moment and try again."),
+    "error.factor_locked": _l("Too many wrong codes. Your second factor is locked for 15 minutes; please try again later."),
+    "error.mfa_void": _l("Too many wrong codes. Please go back to the application and sign in again."),
 }
