@@ -55,8 +55,9 @@ def start(
     extra_config: str = "",
     workers: int = 1,
     port: int | None = None,
+    server: str = "gunicorn",
 ) -> LiveServer:
-    """Start gunicorn serving idp.wsgi:app; returns when /healthz answers 200."""
+    """Start gunicorn (or granian) serving idp.wsgi:app; returns when /healthz answers 200."""
     port = port or free_port()
     url = f"http://127.0.0.1:{port}"
     workdir.mkdir(parents=True, exist_ok=True)
@@ -76,15 +77,17 @@ def start(
     if sync.returncode != 0:
         raise RuntimeError(f"idp clients sync failed: {sync.stderr}")
     log = open(workdir / "gunicorn.log", "w")  # noqa: SIM115 - outlives this function (the server writes it)
-    proc = subprocess.Popen(
-        [str(BIN / "gunicorn"), "-w", str(workers), "-b", f"127.0.0.1:{port}", "--log-level", "warning", "idp.wsgi:app"],
-        env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-    )
+    if server == "granian":
+        argv = [str(BIN / "granian"), "--interface", "wsgi", "--host", "127.0.0.1", "--port", str(port),
+                "--workers", str(workers), "--blocking-threads", "1", "--no-ws", "--log-level", "warning", "idp.wsgi:app"]
+    else:
+        argv = [str(BIN / "gunicorn"), "-w", str(workers), "-b", f"127.0.0.1:{port}", "--log-level", "warning", "idp.wsgi:app"]
+    proc = subprocess.Popen(argv, env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     server = LiveServer(url, proc, env, workdir)
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise RuntimeError(f"gunicorn exited: {(workdir / 'gunicorn.log').read_text()[-2000:]}")
+            raise RuntimeError(f"{server} exited: {(workdir / 'gunicorn.log').read_text()[-2000:]}")
         try:
             if requests.get(url + "/healthz", timeout=1).status_code == 200:
                 return server
@@ -92,4 +95,4 @@ def start(
             pass
         time.sleep(0.1)
     server.stop()
-    raise RuntimeError("gunicorn did not become ready in 30 s")
+    raise RuntimeError(f"{server} did not become ready in 30 s")
