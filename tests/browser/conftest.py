@@ -79,6 +79,8 @@ def _rp_registration(clients_dir: Path, port: int) -> None:
     assert ":5001/" not in text, "demo RP registration: a redirect URI was not rewritten"
     clients_dir.mkdir(parents=True, exist_ok=True)
     (clients_dir / RP_TOML.name).write_text(text)
+    # the registration's logo file, relative to the registration
+    shutil.copytree(RP_TOML.parent / "logos", clients_dir / "logos", dirs_exist_ok=True)
 
 
 def _stop(proc: subprocess.Popen) -> None:
