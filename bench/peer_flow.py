@@ -128,14 +128,19 @@ def pkce_pair() -> tuple[str, str]:
 
 def code_flow(discovery: dict, *, client_id: str, client_secret: str, redirect_uri: str,
               scope: str, login: str, password: str, extra_params: dict | None = None,
-              max_steps: int = 20, timeout: float = 15.0) -> dict:
-    """Return the token endpoint's JSON (access_token, refresh_token, id_token, ...)."""
+              max_steps: int = 20, timeout: float = 15.0,
+              session: requests.Session | None = None) -> dict:
+    """Return the token endpoint's JSON (access_token, refresh_token, id_token, ...).
+
+    ``session``: a requests.Session to use (bench/profile.py passes one whose transport calls
+    the WSGI app in-process); default a new one.
+    """
     verifier, challenge = pkce_pair()
     state, nonce = secrets.token_urlsafe(16), secrets.token_urlsafe(16)
     params = {"response_type": "code", "client_id": client_id, "redirect_uri": redirect_uri,
               "scope": scope, "state": state, "nonce": nonce, "code_challenge": challenge,
               "code_challenge_method": "S256", **(extra_params or {})}
-    s = requests.Session()
+    s = session if session is not None else requests.Session()
     r = s.get(discovery["authorization_endpoint"], params=params, allow_redirects=False, timeout=timeout)
     for step in range(max_steps):
         if r.is_redirect or r.status_code in (301, 302, 303, 307, 308):

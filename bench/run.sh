@@ -18,6 +18,19 @@ if [ ! -d bench/peer/node_modules/oidc-provider ] \
   npm ci --prefix bench/peer --no-audit --no-fund >&2
 fi
 
+# bench/.venv: the other WSGI servers (--ours-server granian|bjoern|uwsgi|waitress) and py-spy.
+if [ ! -x bench/.venv/bin/python ] || [ bench/requirements.txt -nt bench/.venv/.installed ]; then
+  echo "[run.sh] creating bench/.venv from bench/requirements.txt" >&2
+  if ! dpkg -s libev-dev >/dev/null 2>&1; then
+    SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
+    $SUDO apt-get update -qq && $SUDO apt-get install -y -qq libev-dev >/dev/null
+  fi
+  BASE_PY=.venv/bin/python; [ -x "$BASE_PY" ] || BASE_PY=python3
+  "$BASE_PY" -m venv bench/.venv
+  bench/.venv/bin/pip install -q -r bench/requirements.txt >&2
+  touch bench/.venv/.installed
+fi
+
 PY=.venv/bin/python
 [ -x "$PY" ] || PY=python3
 exec "$PY" bench/run.py "$@"
