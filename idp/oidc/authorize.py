@@ -299,14 +299,18 @@ def process(
 # -- interactions ---------------------------------------------------------------------------
 def start_interaction(req: AuthorizationRequest, browser_id: str) -> str:
     """Store the request for the login/consent pages. Returns the interaction uid."""
+    return _new_interaction(browser_id, req.client.client_id, req.params)
+
+
+def _new_interaction(browser_id: str, client_id: str, params: dict) -> str:
     now = clock.now()
     uid = secrets.token_urlsafe(24)
     db.session.add(
         Interaction(
             uid_hash=tokens.hash_secret(uid),
             browser_hash=tokens.hash_secret(browser_id),
-            client_id=req.client.client_id,
-            params=req.params,
+            client_id=client_id,
+            params=params,
             created_at=now,
             expires_at=now + current_app.config["IDP"]["interaction_ttl"],
         )
@@ -320,20 +324,7 @@ ACCOUNT = ""  # client_id of interactions for the citizen's own account pages
 
 def start_account_interaction(browser_id: str, return_to: str, *, reauth: bool) -> str:
     """A sign-in for the account pages (no relying party). Returns the interaction uid."""
-    now = clock.now()
-    uid = secrets.token_urlsafe(24)
-    db.session.add(
-        Interaction(
-            uid_hash=tokens.hash_secret(uid),
-            browser_hash=tokens.hash_secret(browser_id),
-            client_id=ACCOUNT,
-            params={"return_to": return_to, "prompt": "login" if reauth else ""},
-            created_at=now,
-            expires_at=now + current_app.config["IDP"]["interaction_ttl"],
-        )
-    )
-    db.session.commit()
-    return uid
+    return _new_interaction(browser_id, ACCOUNT, {"return_to": return_to, "prompt": "login" if reauth else ""})
 
 
 def get_interaction(uid: str, browser_id: str | None) -> Interaction | None:
