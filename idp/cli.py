@@ -330,6 +330,7 @@ def clients_rotate_secret(client_id, as_json):
         c.client_secret_hash = hashed
         record_event(EventTag.CLIENT_SECRET_ROTATED, actor="cli", client_id=client_id)
         db.session.commit()
+        svc.invalidate_client_cache()
     _out(as_json, {"client_id": client_id, "client_secret": secret}, f"client_secret (shown once): {secret}")
 
 
@@ -348,6 +349,9 @@ def clients_disable(client_id):
             set_field(Path(c.source), "disabled", True)
         record_event(EventTag.CLIENT_DISABLED, actor="cli", client_id=client_id)
         db.session.commit()
+        from idp.oidc.clients import invalidate_client_cache
+
+        invalidate_client_cache()
     click.echo("disabled")
 
 

@@ -257,6 +257,7 @@ def sync(regs: list[Registration], *, actor: str) -> list[str]:
         record_event(EventTag.CLIENT_SYNCED, actor=actor, client_id=client.client_id)
         written.append(client.client_id)
     db.session.commit()
+    invalidate_client_cache()
     return written
 
 
@@ -268,6 +269,42 @@ def get_client(client_id: Any) -> Client | None:
     if client is None or client.disabled:
         return None
     return client
+
+
+_SNAPSHOT_COLUMNS = [c.key for c in Client.__table__.columns if c.key != "logo_png"]
+
+
+def get_client_cached(client_id: Any) -> Client | None:
+    """An enabled client for the token, revocation and introspection endpoints, from a
+    per-process snapshot at most `key_cache_seconds` old (saves a query per request).
+
+    The snapshot is a transient Client (never attached to a session), read-only. A change
+    made on another node (disable, new secret) reaches this node within that time; on
+    the node where `idp clients` runs it applies at once."""
+    from flask import current_app
+
+    if not isinstance(client_id, str) or len(client_id) > 128:
+        return None
+    cache = current_app.extensions.setdefault("idp_client_cache", {})
+    ttl = current_app.config["IDP"]["key_cache_seconds"]
+    now = clock.now()
+    hit = cache.get(client_id)
+    if hit is not None and now - hit[1] < ttl:
+        return hit[0]
+    row = db.session.get(Client, client_id)
+    snapshot = None
+    if row is not None and not row.disabled:
+        snapshot = Client(**{key: getattr(row, key) for key in _SNAPSHOT_COLUMNS})
+    if len(cache) > 10000:
+        cache.clear()
+    cache[client_id] = (snapshot, now)
+    return snapshot
+
+
+def invalidate_client_cache() -> None:
+    from flask import current_app
+
+    current_app.extensions.get("idp_client_cache", {}).clear()
 
 
 def list_clients() -> list[Client]:

@@ -341,7 +341,7 @@ class Server(AuthorizationServer):
 
 def create_server(app) -> AuthorizationServer:
     server = Server()
-    server.init_app(app, query_client=clients_svc.get_client, save_token=_save_token)
+    server.init_app(app, query_client=clients_svc.get_client_cached, save_token=_save_token)
     server.register_token_generator("default", _generate_bearer_token)
     server.register_client_auth_method("private_key_jwt", PrivateKeyJWT())
     server.register_grant(AuthorizationCodeGrant, [S256CodeChallenge(required=True), OpenIDCode()])

@@ -396,3 +396,19 @@ def test_cors_for_browser_clients(client):
     assert client.get("/jwks").headers["Access-Control-Allow-Origin"] == "*"
     # pages with cookies never get CORS
     assert "Access-Control-Allow-Origin" not in client.get("/").headers
+
+
+def test_client_disabled_on_another_node_refused_within_cache_window(app, flow, person):
+    """Token requests read client registrations from a per-node snapshot (≤ key_cache_seconds old)."""
+    from sqlalchemy import update
+
+    from idp.extensions import db
+    from idp.oidc.models import Client
+
+    tok = flow.token(flow.run(person.nik)["code"]).get_json()
+    with app.app_context():  # another node disables the client: no local invalidation
+        db.session.execute(update(Client).where(Client.client_id == "rp-test").values(disabled=True))
+        db.session.commit()
+    clock.advance(app.config["IDP"]["key_cache_seconds"])
+    resp = flow.token_request({"grant_type": "refresh_token", "refresh_token": tok["refresh_token"]})
+    assert resp.status_code == 401 and resp.get_json()["error"] == "invalid_client"
