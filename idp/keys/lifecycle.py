@@ -267,7 +267,7 @@ def import_private_key(data: str, alg: str, *, actor: str) -> SigningKey:
 
 
 def rewrap(*, actor: str, progress=None, batch: int = 1000) -> int:
-    """Re-encrypt, under the current KEK, every private key and NIK still encrypted under
+    """Re-encrypt, under the current KEK, every private key, TOTP seed and NIK still encrypted under
     the previous one (``IDP_SECRET_KEK_PREVIOUS`` / keys/kek_previous.key). Batched and
     idempotent: safe to interrupt and re-run. Returns the number of values rewrapped.
 
@@ -275,12 +275,20 @@ def rewrap(*, actor: str, progress=None, batch: int = 1000) -> int:
     `kek_previous` on every node, run this once, then remove `kek_previous`."""
     from idp.identity.models import Person
 
+    from idp.authn.models import TotpFactor
+
     current = store.kek()
     count = 0
     for row in db.session.execute(select(SigningKey)).scalars():
         if not envelope.decrypts_with(current, row.private_encrypted, row.kid.encode()):
             plain = envelope.decrypt_any(store.keks(), row.private_encrypted, row.kid.encode())
             row.private_encrypted = envelope.encrypt(current, plain, row.kid.encode())
+            count += 1
+    for factor in db.session.execute(select(TotpFactor)).scalars():
+        aad = f"totp:{factor.person_id}".encode()
+        if not envelope.decrypts_with(current, factor.secret_encrypted, aad):
+            plain = envelope.decrypt_any(store.keks(), factor.secret_encrypted, aad)
+            factor.secret_encrypted = envelope.encrypt(current, plain, aad)
             count += 1
     db.session.commit()
     last_id = 0

@@ -214,7 +214,11 @@ def test_T82_private_keys_never_logged_or_exported(app, runner, caplog):
 
 def test_rewrap_moves_everything_to_new_kek(app, keys_dir, person, tmp_path):
     from idp import create_app
+    from idp.authn import totp
     from idp.identity import services as identity
+
+    with app.test_request_context():
+        seed = totp.start_enrolment(person.id)
 
     new_kek = os.urandom(32)
     old_kek = app.extensions["idp_secrets"]["kek"]
@@ -226,7 +230,7 @@ def test_rewrap_moves_everything_to_new_kek(app, keys_dir, person, tmp_path):
         with node.app_context():
             # during the rotation both KEKs decrypt
             assert identity.decrypt_nik(identity.get_person_by_nik(person.nik)) == person.nik
-            assert lifecycle.rewrap(actor="test") >= 5  # 4 keys + 1 NIK
+            assert lifecycle.rewrap(actor="test") >= 6  # 4 keys + 1 TOTP seed + 1 NIK
             assert lifecycle.rewrap(actor="test") == 0  # idempotent
         del os.environ["IDP_SECRET_KEK_PREVIOUS"]
         only_new = create_app(dict(app.config["IDP"]))
@@ -234,6 +238,9 @@ def test_rewrap_moves_everything_to_new_kek(app, keys_dir, person, tmp_path):
             assert identity.decrypt_nik(identity.get_person_by_nik(person.nik)) == person.nik
             for k in store.list_keys():
                 store.unseal(k)
+            from idp.authn.models import TotpFactor
+
+            assert totp.secret_of(db.session.get(TotpFactor, person.id)) == seed
     finally:
         os.environ.pop("IDP_SECRET_KEK", None)
         os.environ.pop("IDP_SECRET_KEK_PREVIOUS", None)
