@@ -273,9 +273,8 @@ def rewrap(*, actor: str, progress=None, batch: int = 1000) -> int:
 
     Procedure (README runbook): install the new KEK as `kek` and the old one as
     `kek_previous` on every node, run this once, then remove `kek_previous`."""
-    from idp.identity.models import Person
-
     from idp.authn.models import TotpFactor
+    from idp.identity.models import Person
 
     current = store.kek()
     count = 0
