@@ -49,10 +49,6 @@ def get_person_by_nik(raw_nik: str) -> Person | None:
     return db.session.execute(select(Person).where(Person.nik_index == nik_index(nik))).scalar_one_or_none()
 
 
-def get_person(person_id: int) -> Person | None:
-    return db.session.get(Person, person_id)
-
-
 def create_person(
     *,
     nik: str,
