@@ -59,6 +59,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         # (bound to a SameSite=Lax session cookie) is the protection.
         WTF_CSRF_SSL_STRICT=False,
         BABEL_DEFAULT_LOCALE=cfg["default_locale"],
+        BABEL_DEFAULT_TIMEZONE="Asia/Jakarta",
         BABEL_TRANSLATION_DIRECTORIES=str(config_mod.PROJECT_ROOT / "idp" / "translations"),
         JSON_SORT_KEYS=False,
     )
@@ -75,6 +76,9 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     from flask_babel import get_locale
 
     app.jinja_env.globals["get_locale"] = get_locale
+    from idp.web import format_epoch
+
+    app.jinja_env.filters["datetime"] = format_epoch
     web_init(app)
 
     from idp.account.views import bp as account_bp

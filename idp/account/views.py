@@ -15,6 +15,7 @@ from wtforms.validators import DataRequired, Length
 from idp import clock
 from idp.audit.services import EventTag, record_event
 from idp.authn import recovery, totp
+from idp.authn import services as authn
 from idp.extensions import db
 from idp.identity.models import Person
 from idp.oidc import authorize as authz
@@ -50,7 +51,24 @@ def home():
     return render_template(
         "account/home.html", person=person, totp_on=totp.get_factor(person.id) is not None,
         codes_left=recovery.remaining(person.id), form=FlaskForm(),
+        sessions=authn.list_sessions(person.id), current_sid=session.sid,
     )
+
+
+@bp.post("/sessions/end")
+def end_session():
+    """End one of the citizen's sessions (e.g. a shared phone at a warnet): its cookie stops
+    working on every node and the refresh tokens issued under it are revoked (T61)."""
+    session, person = _signed_in()
+    if session is None:
+        return _login(url_for("account.home"), reauth=False)
+    form = FlaskForm()
+    if not form.validate_on_submit():
+        abort(403)
+    sid = request.form.get("sid", "")
+    if not authn.end_session_by_sid(person.id, sid[:64]):
+        abort(404)
+    return redirect(url_for("account.home"), code=303)
 
 
 class CodeForm(FlaskForm):

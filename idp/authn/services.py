@@ -192,3 +192,25 @@ def end_all_sessions(person_id: int) -> None:
     )
     for sid in sids:
         signals.session_ended.send(sid)
+
+
+def list_sessions(person_id: int) -> list[Session]:
+    """The person's live SSO sessions, newest first (for the account page, T61)."""
+    now = clock.now()
+    cfg = current_app.config["IDP"]
+    rows = db.session.execute(
+        select(Session).where(Session.person_id == person_id, Session.ended_at.is_(None), Session.expires_at > now)
+        .order_by(Session.created_at.desc())
+    ).scalars().all()
+    return [s for s in rows if now - s.last_seen_at < cfg["session_idle_ttl"]]
+
+
+def end_session_by_sid(person_id: int, sid: str) -> bool:
+    """End one of the person's own sessions by its public id. Commits. False if not theirs."""
+    session = db.session.execute(
+        select(Session).where(Session.sid == sid, Session.person_id == person_id, Session.ended_at.is_(None))
+    ).scalar_one_or_none()
+    if session is None:
+        return False
+    end_session(session)
+    return True

@@ -32,6 +32,15 @@ def select_locale() -> str:
     return current_app.config["IDP"]["default_locale"]
 
 
+def format_epoch(ts: int) -> str:
+    """Epoch seconds as a date and time in the citizen's language and Asia/Jakarta time."""
+    import datetime
+
+    from flask_babel import format_datetime
+
+    return format_datetime(datetime.datetime.fromtimestamp(ts, datetime.UTC), "medium")
+
+
 def browser_id() -> str:
     """A random per-browser value in the signed Flask session: binds interactions to it."""
     if "bid" not in session:

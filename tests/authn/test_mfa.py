@@ -178,3 +178,24 @@ def test_password_throttle_same_for_unknown_nik(flow, person):
     assert blocked_known.headers["Retry-After"] == blocked_unknown.headers["Retry-After"]
     clock.advance(int(blocked_known.headers["Retry-After"]) + 1)
     assert "/consent" in flow.follow(flow.login(flow.authorize(prompt="login"), person.nik)).headers["Location"]
+
+
+def test_T61_citizen_ends_another_session(app, client, flow, person):
+    """Sign in on two devices; from the first, end the second: it is signed out and its
+    refresh tokens stop working."""
+    from tests.conftest import Flow
+
+    other = app.test_client()
+    other.environ_base.update({"wsgi.url_scheme": "https", "HTTP_HOST": "idp.test"})
+    other_flow = Flow(other, flow.rp, flow.secret)
+    tok = other_flow.token(other_flow.run(person.nik)["code"]).get_json()
+    _account_login(client, person.nik)
+    page = client.get("/account").get_data(as_text=True)
+    sids = re.findall(r'name="sid" value="([^"]+)"', page)
+    assert len(sids) == 1  # the other device (the current one has no button)
+    assert client.post("/account/sessions/end", data={"sid": sids[0], "csrf_token": csrf_token(page)}).status_code == 303
+    assert query(other_flow.authorize(prompt="none").headers["Location"])["error"] == "login_required"
+    assert other_flow.token_request({"grant_type": "refresh_token", "refresh_token": tok["refresh_token"]}).status_code == 400
+    # someone else's or an unknown session id: 404, nothing ended
+    assert client.post("/account/sessions/end", data={"sid": "nope", "csrf_token": csrf_token(page)}).status_code == 404
+    assert client.get("/account").status_code == 200
