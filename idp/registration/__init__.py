@@ -1,0 +1,1 @@
+"""Self-registration from a phone: registry-checked identity, verified contact, password."""
