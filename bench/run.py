@@ -44,7 +44,11 @@ ROOT = BENCH.parent
 sys.path.insert(0, str(BENCH))
 from peer_flow import FlowError, code_flow, discover, peer_tokens  # noqa: E402
 
-SCENARIOS = ("discovery", "jwks", "userinfo", "token-refresh", "token-cc")
+SCENARIOS = ("discovery", "jwks", "userinfo", "token-refresh", "token-cc",
+             "claims-documents", "claims-documents-jwt")
+# Scenarios only ours has: the peer's rows say "n/a" (no such endpoint) and it is not loaded.
+OURS_ONLY = {"claims-documents": "node-oidc-provider has no document claims endpoint",
+             "claims-documents-jwt": "node-oidc-provider has no document claims endpoint"}
 MAX_DURATION = 300.0
 PAGE = os.sysconf("SC_PAGE_SIZE")
 
@@ -75,6 +79,9 @@ OURS_SCOPE = "openid profile email"    # scope bench-rp asks for at sign-in
 OURS_SVC_SCOPE = "api"                 # scope bench-svc asks for with client_credentials
 OURS_SECRET = "bench-secret"
 OURS_DB = "satuakun_bench"
+OURS_DOCS_CLIENT = "bench-docs"         # registered with document_types = ["kk"]
+OURS_DOCS_SCOPE = "openid doc:kk"      # scope bench-docs asks for (claims-documents*)
+OURS_DOCS_PATH = "/claims/documents"
 DEFAULT_OURS_SERVER = "gunicorn-sync:2"
 BENCH_VENV = BENCH / ".venv" / "bin"   # servers other than gunicorn, py-spy (bench/requirements.txt)
 
@@ -183,6 +190,20 @@ def client_files(clients_dir: Path) -> None:
         f'scopes = ["{OURS_SVC_SCOPE}"]\n'
         'subject_type = "public"\n'
     )
+    # claims-documents*: may ask for doc:kk (the registration adds the scope)
+    (clients_dir / f"{OURS_DOCS_CLIENT}.toml").write_text(
+        f'client_id = "{OURS_DOCS_CLIENT}"\n'
+        'name = "Bench Documents RP"\n'
+        'purpose = "Benchmark of GET /claims/documents"\n'
+        'redirect_uris = ["http://127.0.0.1:9/cb"]\n'
+        'token_endpoint_auth_method = "client_secret_basic"\n'
+        f'client_secret_hash = "{secret_hash}"\n'
+        'grant_types = ["authorization_code", "refresh_token"]\n'
+        'scopes = ["openid"]\n'
+        'document_types = ["kk"]\n'
+        'subject_type = "pairwise"\n'
+        'id_token_signed_response_alg = "ES256"\n'
+    )
 
 
 CREATED_DBS: list[str] = []                    # dropped at the end unless --keep-workdir
@@ -258,6 +279,7 @@ def prepare_ours(workdir: Path, db_name: str = OURS_DB) -> tuple[str, dict]:
         + (f'redis_url = "{redis}"\n' if redis else "")
         + f'keys_dir = "{keys_dir}"\n'
         f'clients_dir = "{clients_dir}"\n'
+        f'document_store_dir = "{workdir / "ours-documents"}"\n'
         "access_token_ttl = 600\n"
         "id_token_ttl = 300\n"
         'id_token_signing_alg = "ES256"\n'
@@ -273,6 +295,63 @@ def prepare_ours(workdir: Path, db_name: str = OURS_DB) -> tuple[str, dict]:
     return base_url, env
 
 
+# Run with the project's Python and prepare_ours' environment (IDP_CONFIG): the bench
+# citizen's documents, stored through the vault's service layer (idp/documents/services.py
+# upload: validated, re-encoded, encrypted, blob + row). A KK, which bench-docs may be
+# granted, and a KTP, which it may not: /claims/documents must leave the KTP out.
+OURS_DOCS_SETUP = r"""
+import io, json, sys
+from PIL import Image
+from idp import create_app
+from idp.documents import services
+from idp.identity.services import get_person_by_nik
+
+def png(colour):
+    out = io.BytesIO()
+    Image.new("RGB", (64, 48), colour).save(out, "PNG")
+    return out.getvalue()
+
+app = create_app()
+with app.app_context():
+    person = get_person_by_nik(sys.argv[1])
+    if person is None:
+        sys.exit("no citizen with the bench NIK")
+    kk = services.upload(person.id, "kk", {
+        "number": "3174010101900001", "holder_name": "Bench Citizen",
+        "address": "Jl. Merdeka 1, Jakarta", "members": "Bench Citizen, kepala keluarga\nSiti Aminah, istri",
+    }, "kk.png", png((200, 30, 30)))
+    ktp = services.upload(person.id, "ktp", {
+        "number": sys.argv[1], "holder_name": "Bench Citizen", "birth_date": "1990-01-01",
+    }, "ktp.png", png((30, 30, 200)))
+    print(json.dumps({"kk": kk.public_id, "ktp": ktp.public_id}))
+"""
+
+
+def prepare_ours_documents(env: dict) -> None:
+    """Store the bench citizen's KK and KTP (OURS_DOCS_SETUP). Raises SetupError."""
+    _check_run([str(ROOT / ".venv" / "bin" / "python"), "-c", OURS_DOCS_SETUP, OURS_NIK], env=env,
+               what="documents setup (services.upload)")
+
+
+def ours_documents_token(base_url: str, disc: dict, session: requests.Session | None = None) -> dict:
+    """bench-docs asks for `openid doc:kk`; the consent page's approve records the citizen's
+    grant for `kk` (idp/documents/grants.py grant). Checks that /claims/documents answers the
+    KK alone. Returns the token response. Raises SetupError or FlowError."""
+    tokens = code_flow(disc, client_id=OURS_DOCS_CLIENT, client_secret=OURS_SECRET,
+                       redirect_uri="http://127.0.0.1:9/cb", scope=OURS_DOCS_SCOPE,
+                       login=OURS_NIK, password=OURS_PASSWORD, session=session)
+    if "refresh_token" not in tokens or "doc:kk" not in tokens.get("scope", OURS_DOCS_SCOPE).split():
+        raise SetupError(f"{OURS_DOCS_CLIENT}: token without refresh_token or doc:kk: "
+                         f"{ {k: v for k, v in tokens.items() if k == 'scope'} } {sorted(tokens)}")
+    r = requests.get(base_url + OURS_DOCS_PATH, timeout=10,
+                     headers={"Authorization": "Bearer " + tokens["access_token"]})
+    types_ = [d.get("type") for d in r.json().get("documents", [])] if r.status_code == 200 else None
+    if types_ != ["kk"]:
+        raise SetupError(f"GET {OURS_DOCS_PATH} -> {r.status_code}: expected the KK alone, got "
+                         f"{types_ if types_ is not None else r.text[:200]}")
+    return tokens
+
+
 def ours_sign_in(disc: dict, session: requests.Session | None = None) -> dict:
     """Authorization code + PKCE through our login and consent pages; the token response."""
     return code_flow(disc, client_id="bench-rp", client_secret=OURS_SECRET,
@@ -281,7 +360,7 @@ def ours_sign_in(disc: dict, session: requests.Session | None = None) -> dict:
 
 
 def start_ours(workdir: Path, server: OursServer | None = None,
-               db_name: str = OURS_DB) -> tuple[str, subprocess.Popen, dict]:
+               db_name: str = OURS_DB, documents: bool = False) -> tuple[str, subprocess.Popen, dict]:
     """Start SatuAkun on a free 127.0.0.1 port and sign the bench citizen in.
 
     Contract (run.py relies on nothing else):
@@ -297,6 +376,12 @@ def start_ours(workdir: Path, server: OursServer | None = None,
                                                the refresh token must be reusable (not rotated)
             svc_client_id, svc_client_secret   client_credentials client, client_secret_basic
             svc_scope                          scope to ask for with client_credentials
+          with ``documents`` (claims-documents*) also
+            docs_client_id, docs_client_secret bench-docs, registered with document_types ["kk"]
+            docs_access_token, docs_refresh_token   scope `openid doc:kk`, grant for kk given
+            docs_endpoint                      base_url + /claims/documents
+          or, when that part of the set-up failed, docs_error (a message; only the
+          claims-documents* rows fail then)
       * raises SetupError with a readable message on any failure (the caller stops popen).
 
     Steps: prepare_ours (fresh PostgreSQL database ``db_name``, TOML config, client files,
@@ -307,6 +392,12 @@ def start_ours(workdir: Path, server: OursServer | None = None,
     workdir = workdir / f"ours-{db_name}"
     workdir.mkdir(exist_ok=True)
     base_url, env = prepare_ours(workdir, db_name)
+    docs: dict = {}
+    if documents:
+        try:
+            prepare_ours_documents(env)
+        except SetupError as exc:
+            docs["docs_error"] = str(exc)
     port = urlsplit(base_url).port
     cmd, env = ours_command(server, port, env)
     log_path = workdir / "server.log"
@@ -322,11 +413,19 @@ def start_ours(workdir: Path, server: OursServer | None = None,
     except (SetupError, FlowError, requests.RequestException) as exc:
         stop(popen)
         raise SetupError(f"ours ({server.label}): {exc}") from exc
+    if documents and not docs:
+        try:
+            dt = ours_documents_token(base_url, disc)
+            docs = {"docs_client_id": OURS_DOCS_CLIENT, "docs_client_secret": OURS_SECRET,
+                    "docs_access_token": dt["access_token"], "docs_refresh_token": dt["refresh_token"],
+                    "docs_endpoint": base_url + OURS_DOCS_PATH}
+        except (SetupError, FlowError, requests.RequestException, ValueError) as exc:
+            docs = {"docs_error": f"documents set-up: {exc}"[:400]}
     return base_url, popen, {
         "rp_client_id": "bench-rp", "rp_client_secret": OURS_SECRET,
         "access_token": tokens["access_token"], "refresh_token": tokens["refresh_token"],
         "svc_client_id": "bench-svc", "svc_client_secret": OURS_SECRET,
-        "svc_scope": OURS_SVC_SCOPE,
+        "svc_scope": OURS_SVC_SCOPE, **docs,
     }
 
 
@@ -602,6 +701,17 @@ def refresh_grant(t: Target) -> dict:
     return body
 
 
+def refresh_docs_token(t: Target) -> str:
+    """A fresh bench-docs access token (same `openid doc:kk` scope) from its refresh token."""
+    c = t.creds
+    r = requests.post(t.disc["token_endpoint"], timeout=10,
+                      headers={"Authorization": basic(c["docs_client_id"], c["docs_client_secret"])},
+                      data={"grant_type": "refresh_token", "refresh_token": c["docs_refresh_token"]})
+    if r.status_code != 200:
+        raise SetupError(f"{t.name}: {OURS_DOCS_CLIENT} refresh_token grant -> {r.status_code}: {r.text[:300]}")
+    return r.json()["access_token"]
+
+
 def request_for(t: Target, scenario: str) -> dict:
     """The one request a scenario repeats: url, method, body, auth (strings for wrk.lua)."""
     c, d = t.creds, t.disc
@@ -621,6 +731,11 @@ def request_for(t: Target, scenario: str) -> dict:
         return {"url": d["token_endpoint"], "method": "POST",
                 "auth": basic(c["svc_client_id"], c["svc_client_secret"]),
                 "body": urlencode({"grant_type": "client_credentials", "scope": c["svc_scope"]})}
+    if scenario in ("claims-documents", "claims-documents-jwt"):
+        req = {"url": c["docs_endpoint"], "method": "GET", "auth": "Bearer " + c["docs_access_token"]}
+        if scenario == "claims-documents-jwt":
+            req["accept"] = "application/jwt"
+        return req
     raise ValueError(scenario)
 
 
@@ -629,17 +744,22 @@ def preflight(req: dict) -> tuple[bool, str]:
     headers = {"Authorization": req["auth"]} if req.get("auth") else {}
     if req.get("body"):
         headers["Content-Type"] = "application/x-www-form-urlencoded"
+    if req.get("accept"):
+        headers["Accept"] = req["accept"]
     try:
         r = requests.request(req["method"], req["url"], data=req.get("body"), headers=headers,
                              timeout=10, allow_redirects=False)
     except requests.RequestException as exc:
         return False, str(exc)
+    if req.get("accept") and r.status_code == 200 and \
+            r.headers.get("Content-Type", "").split(";")[0].strip() != req["accept"]:
+        return False, f"200 but Content-Type {r.headers.get('Content-Type')!r}, not {req['accept']}"
     return r.status_code == 200, f"{r.status_code}: {r.text[:200]}"
 
 
 def run_wrk(req: dict, conns: int, duration: float, threads: int) -> dict:
     env = {**os.environ, "BENCH_METHOD": req["method"], "BENCH_BODY": req.get("body", ""),
-           "BENCH_AUTH": req.get("auth", "")}
+           "BENCH_AUTH": req.get("auth", ""), "BENCH_ACCEPT": req.get("accept", "")}
     host = urlsplit(req["url"]).hostname
     if host != "127.0.0.1":
         raise SystemExit(f"refusing to load {req['url']}: only 127.0.0.1 is a target")
@@ -731,6 +851,10 @@ def table(rows: list[dict]) -> str:
             lines.append((r["scenario"], r["server"], str(r["conns"]), "FAILED", "", "", "", "", "",
                           r["failed"][:80]))
             continue
+        if "na" in r:        # an ours-only scenario on the peer
+            lines.append((r["scenario"], r["server"], str(r["conns"]), "n/a", "n/a", "n/a", "", "n/a",
+                          "", r["na"][:80]))
+            continue
         lines.append((r["scenario"], r["server"], str(r["conns"]), f"{r['rps']:.0f}",
                       f"{r['p50_ms']:.2f}", f"{r['p99_ms']:.2f}", str(r["errors"]),
                       f"{r['peak_rss_mib']:.1f}", f"{r['bg_cpu_pct']:.0f}",
@@ -755,7 +879,8 @@ def matrix(rows: list[dict]) -> str:
             cols.append(key)
         if r["server"] not in servers:
             servers.append(r["server"])
-        cell[(r["server"], key)] = "FAILED" if "failed" in r else f"{r['rps']:.0f}"
+        cell[(r["server"], key)] = ("FAILED" if "failed" in r else "n/a" if "na" in r
+                                    else f"{r['rps']:.0f}")
     head = ["server"] + [f"{s}/{c}" for s, c in cols]
     lines = [head] + [[srv] + [cell.get((srv, k), "-") for k in cols] for srv in servers]
     widths = [max(len(l[i]) for l in lines) for i in range(len(head))]
@@ -890,7 +1015,8 @@ def main(argv: list[str] | None = None) -> int:
         for i, srv in enumerate(ours_servers):
             name = "ours" if len(ours_servers) == 1 else f"ours[{srv.label}]"
             db_name = OURS_DB if i == 0 else f"{OURS_DB}_{i + 1}"
-            plan.append((name, lambda srv=srv, db_name=db_name: start_ours(workdir, srv, db_name)))
+            plan.append((name, lambda srv=srv, db_name=db_name: start_ours(
+                workdir, srv, db_name, documents=any(s in OURS_ONLY for s in scenarios))))
     if args.server in ("peer", "both"):
         plan.append(("peer", lambda: start_peer(workdir)))
     rows: list[dict] = []
@@ -913,6 +1039,8 @@ def main(argv: list[str] | None = None) -> int:
                 progress(f"setup failed: {name}: discovery: {exc}")
                 return 2
             progress(f"[setup] {name} ready at {base_url} (pid {popen.pid}), tokens obtained")
+            if creds.get("docs_error"):
+                progress(f"[warn] {name}: claims-documents* will fail: {creds['docs_error']}")
 
         total = len(scenarios) * len(conns) * len(targets)
         n = 0
@@ -924,14 +1052,30 @@ def main(argv: list[str] | None = None) -> int:
                         t.creds["access_token"] = refresh_grant(t)["access_token"]
                     except (SetupError, requests.RequestException, ValueError) as exc:
                         progress(f"[warn] {t.name}: could not refresh the access token: {exc}")
+            if scenario in OURS_ONLY:
+                # Same for bench-docs' token (scope openid doc:kk); the peer is not loaded.
+                for t in targets:
+                    if "docs_refresh_token" in t.creds:
+                        try:
+                            t.creds["docs_access_token"] = refresh_docs_token(t)
+                        except (SetupError, requests.RequestException, ValueError, KeyError) as exc:
+                            progress(f"[warn] {t.name}: could not refresh the documents token: {exc}")
             for c in conns:
                 for t in targets:
                     n += 1
                     progress(f"[{n}/{total}] {scenario:<13} {t.name} conns={c:<3} "
                              f"{duration:g}s ...")
+                    if scenario in OURS_ONLY and t.name == "peer":
+                        rows.append({"scenario": scenario, "server": t.name, "conns": c,
+                                     "na": OURS_ONLY[scenario]})
+                        progress(f"         n/a: {OURS_ONLY[scenario]}")
+                        continue
                     if t.popen.poll() is not None:
                         row = {"scenario": scenario, "server": t.name, "conns": c,
                                "failed": f"server exited with {t.popen.returncode}"}
+                    elif scenario in OURS_ONLY and "docs_endpoint" not in t.creds:
+                        row = {"scenario": scenario, "server": t.name, "conns": c,
+                               "failed": t.creds.get("docs_error", "no documents set-up")}
                     else:
                         row = measure(t, scenario, c, duration, args.warmup, args.wrk_threads,
                                       policy)

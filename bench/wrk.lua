@@ -5,6 +5,7 @@
 --   BENCH_BODY    request body (form-encoded), sent with Content-Type BENCH_CTYPE
 --   BENCH_CTYPE   default application/x-www-form-urlencoded when a body is set
 --   BENCH_AUTH    value of the Authorization header (Bearer ... / Basic ...)
+--   BENCH_ACCEPT  value of the Accept header (unset or empty: none)
 --
 -- Latencies are microseconds. "status" is wrk's own count of responses with status > 399
 -- (3xx are not counted; run.py checks each scenario answers 200 before loading it).
@@ -20,6 +21,11 @@ end
 local auth = os.getenv("BENCH_AUTH")
 if auth and auth ~= "" then
   wrk.headers["Authorization"] = auth
+end
+
+local accept = os.getenv("BENCH_ACCEPT")
+if accept and accept ~= "" then
+  wrk.headers["Accept"] = accept
 end
 
 function done(summary, latency, requests)

@@ -81,20 +81,38 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.jinja_env.filters["datetime"] = format_epoch
     web_init(app)
 
+    from idp.account import documents as _account_documents  # noqa: F401  (vault pages on the account blueprint)
     from idp.account.views import bp as account_bp
+    from idp.counter.views import activation_bp
+    from idp.counter.views import bp as counter_bp
     from idp.oidc import discovery, events
+    from idp.oidc import documents_api as _documents_api  # noqa: F401  (/claims/documents on the oidc blueprint)
     from idp.oidc.server import create_server
     from idp.oidc.views import bp as oidc_bp
     from idp.ops.views import bp as ops_bp
+    from idp.recovery.views import bp as recovery_bp
+    from idp.registration.views import bp as registration_bp
+    from idp.registry import local as _registry_models  # noqa: F401  (registry_record in the metadata)
     from idp.web.views import bp as web_bp
 
     app.extensions["idp_oauth_server"] = create_server(app)
     app.config["IDP_DISCOVERY_BYTES"] = discovery.metadata_bytes(cfg["issuer"], cfg["signing_algs"])
+    from idp import documents
+
+    documents.setup(app, cfg)  # document types registry (a bad file stops start-up), doc:<code> scopes
     events.connect()
     app.register_blueprint(oidc_bp)
     app.register_blueprint(web_bp)
     app.register_blueprint(ops_bp)
     app.register_blueprint(account_bp)
+    app.register_blueprint(recovery_bp)
+    app.register_blueprint(registration_bp)
+    app.register_blueprint(counter_bp)
+    app.register_blueprint(activation_bp)
+    if cfg["debug"]:
+        from idp.notify.views import bp as notify_bp
+
+        app.register_blueprint(notify_bp)
 
     from idp.web import security_header_list
     from idp.web.fastpath import FastPath

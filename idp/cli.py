@@ -9,6 +9,9 @@ from pathlib import Path
 import click
 
 from idp import config as config_mod
+from idp.counter.cli import officers as officers_group
+from idp.oidc.backchannel_cli import backchannel as backchannel_group
+from idp.registry.cli import registry as registry_group
 
 EXIT_FAILED = 1
 EXIT_USAGE = 2
@@ -144,8 +147,8 @@ def users_create(nik, name, birthdate, email, phone, password_stdin, as_json):
                 nik=nik, name=name, birthdate=birthdate, password=password, email=email, phone_number=phone,
                 actor="cli",
             )
-        except InvalidNIKError:
-            _fail("--nik: must be 16 digits", EXIT_USAGE)
+        except InvalidNIKError as exc:  # the code only: never echo the NIK
+            _fail(f"--nik: invalid ({exc.code})", EXIT_USAGE)
         except identity.InvalidPersonError as exc:
             _fail(f"--{exc}: invalid value", EXIT_USAGE)
         except identity.PersonExistsError:
@@ -196,6 +199,26 @@ def users_unlock(nik):
     with app.app_context():
         identity.set_locked(_require_person(nik), False, actor="cli")
     click.echo("unlocked")
+
+
+@users.command("sign-out", help="End every session of an account and revoke all its tokens, on every node "
+               "(the account stays usable; the citizen signs in again). T61.")
+@click.option("--nik", required=True)
+@click.option("--reason", required=True, help="Recorded in the audit log.")
+@click.option("--json", "as_json", is_flag=True)
+def users_sign_out(nik, reason, as_json):
+    from idp.audit.services import EventTag, record_event
+    from idp.authn import services as authn
+    from idp.extensions import db
+
+    app = _app()
+    with app.app_context():
+        person = _require_person(nik)
+        ended = len(authn.list_sessions(person.id))
+        authn.sign_out_everywhere(person.id)
+        record_event(EventTag.SESSIONS_ENDED_BY_OPERATOR, actor="cli", person_id=person.id, reason=reason[:200], sessions=ended)
+        db.session.commit()
+    _out(as_json, {"sessions_ended": ended}, f"{ended} session(s) ended; tokens revoked")
 
 
 # -- clients --------------------------------------------------------------------------------------
@@ -457,7 +480,8 @@ def keys_retire(kid):
     click.echo(f"retired {kid}")
 
 
-@keys.command("revoke", help="Compromised key: out of the JWKS at once; if active, the standby signs from now on.")
+@keys.command("revoke", help="Compromised key: out of the JWKS at once; if active, the standby signs from now on. "
+              "A kid may start with '-': put options first and '--' before it (keys revoke --reason R -- KID).")
 @click.argument("kid")
 @click.option("--reason", required=True)
 @click.option("--json", "as_json", is_flag=True)
@@ -512,6 +536,10 @@ def keys_rewrap(as_json):
         count = lifecycle.rewrap(actor="cli", progress=progress)
     _out(as_json, {"rewrapped": count}, f"rewrapped {count} value(s)")
 
+
+main.add_command(registry_group)
+main.add_command(officers_group)
+main.add_command(backchannel_group)
 
 if __name__ == "__main__":
     main()

@@ -18,4 +18,4 @@ def alembic_config(url: str) -> Config:
 
 
 def upgrade(app) -> None:
-    command.upgrade(alembic_config(app.config["SQLALCHEMY_DATABASE_URI"]), "head")
+    command.upgrade(alembic_config(app.config["SQLALCHEMY_DATABASE_URI"]), "heads")

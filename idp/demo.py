@@ -22,4 +22,12 @@ def seed(app) -> str:
             email="siti.aminah@contoh.go.id", phone_number="+6281234567890", gender="female",
             address={"locality": "Kota Semarang", "region": "Jawa Tengah", "country": "ID"}, actor="demo",
         )
-    return f"clients {', '.join(synced)}; citizen NIK {DEMO_NIK}"
+    # The local population registry, so a newcomer can also try self-registration
+    # (fictional citizens; README lists one).
+    from pathlib import Path
+
+    from idp.registry.local import import_csv
+
+    summary = import_csv(Path(__file__).resolve().parent / "registry" / "demo.csv", source="demo", actor="demo")
+    return (f"clients {', '.join(synced)}; citizen NIK {DEMO_NIK}; "
+            f"registry {summary.inserted + summary.updated + summary.unchanged} demo records")

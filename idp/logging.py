@@ -8,6 +8,8 @@ import sys
 import time
 
 _configured = False
+# Attributes every LogRecord has; anything else came from `extra=` and is logged as a field.
+_STANDARD = set(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {"message", "asctime", "taskName"}
 
 
 class JsonFormatter(logging.Formatter):
@@ -26,6 +28,9 @@ class JsonFormatter(logging.Formatter):
             out.update(parsed)
         else:
             out["msg"] = msg
+        for key, value in record.__dict__.items():
+            if key not in _STANDARD and key not in out:
+                out[key] = value
         if record.exc_info:
             out["exc"] = self.formatException(record.exc_info)
         # json.dumps escapes control characters, so a newline in a field cannot forge a line.

@@ -14,7 +14,8 @@ if [ -d tests/interop/node ] && [ -f tests/interop/node/package-lock.json ]; the
 fi
 echo "== running tests"
 set +e
-.venv/bin/python -m pytest "$@"
+# One worker per core; a file's tests stay on one worker (module-scoped live servers).
+.venv/bin/python -m pytest -n auto --dist loadfile "$@"
 rc=$?
 set -e
 # pytest exit 5 = no tests collected: a failure for CI, not a silent pass.

@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import logging
 import os
 import re
 import secrets
@@ -96,11 +97,29 @@ def _make_app(request, keys_dir, tmp_path_factory, **extra):
             upgrade(app)
             _migrated[url] = True
         _truncate()
-        from idp.keys import lifecycle
-
-        lifecycle.ensure(actor="test")
+        _signing_keys(url)
     app.config["IDP_BACKEND"] = backend
     return app
+
+
+# Generating RSA-3072 keys costs about a second per test; every test starts from the same
+# freshly ensured set of signing keys instead (one per database), re-inserted as rows.
+_key_rows: dict[str, list[dict]] = {}
+
+
+def _signing_keys(url: str) -> None:
+    from idp.keys import lifecycle, store
+    from idp.keys.models import SigningKey
+
+    table = SigningKey.__table__
+    rows = _key_rows.get(url)
+    if rows is None:
+        lifecycle.ensure(actor="test")
+        _key_rows[url] = [dict(r._mapping) for r in db.session.execute(table.select())]
+    else:
+        db.session.execute(table.insert(), rows)
+        db.session.commit()
+        store.invalidate_cache()
 
 
 def _truncate():
@@ -153,6 +172,42 @@ def runner(app, tmp_path):
     return CliRunner(env={"IDP_CONFIG": str(path)})
 
 
+# -- T92: nothing secret in any log line of the whole run --------------------------------------
+_SECRETS: set[str] = {PASSWORD}
+
+
+def never_logged(*values: str | None) -> None:
+    """Register values (NIKs, passwords, codes, tokens) no log line may ever contain."""
+    _SECRETS.update(v for v in values if v and len(v) >= 6)
+
+
+class _Collect(logging.Handler):
+    def __init__(self):
+        super().__init__(logging.DEBUG)
+        self.lines: list[str] = []
+
+    def emit(self, record):
+        from idp.logging import JsonFormatter
+
+        self.lines.append(JsonFormatter().format(record))
+
+
+@pytest.fixture(autouse=True)
+def _no_secret_in_logs():
+    """Every log record of every test (the provider's JSON lines, Authlib, SQLAlchemy) is
+    scanned for every secret registered so far (SECURITY.md T92)."""
+    handler = _Collect()
+    loggers = [logging.getLogger(), logging.getLogger("idp")]
+    for lg in loggers:
+        lg.addHandler(handler)
+    yield
+    for lg in loggers:
+        lg.removeHandler(handler)
+    text = "\n".join(handler.lines)
+    leaked = sorted(s for s in _SECRETS if s in text)
+    assert not leaked, f"secret values in log lines: {[v[:4] + '…' for v in leaked]}"
+
+
 # -- factories ---------------------------------------------------------------------------------
 _nik_counter = iter(range(1, 10**6))
 
@@ -167,6 +222,7 @@ def create_person(app):
 
     def make(nik=None, password=PASSWORD, name="Budi Santoso", **kw):
         nik = nik or new_nik()
+        never_logged(nik, password)
         with app.app_context():
             person = identity.create_person(
                 nik=nik, name=name, birthdate=kw.pop("birthdate", "1990-01-01"), password=password,

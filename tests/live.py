@@ -56,10 +56,13 @@ def start(
     workers: int = 1,
     port: int | None = None,
     server: str = "gunicorn",
+    host: str = "127.0.0.1",
 ) -> LiveServer:
     """Start gunicorn (or granian) serving idp.wsgi:app; returns when /healthz answers 200."""
     port = port or free_port()
-    url = f"http://127.0.0.1:{port}"
+    # The issuer's host; the server listens on 127.0.0.1 either way. WebAuthn needs a
+    # domain as relying party id: "localhost" works (a secure context), an IP does not.
+    url = f"http://{host}:{port}"
     workdir.mkdir(parents=True, exist_ok=True)
     database_url = database_url or f"sqlite:///{workdir / 'idp.sqlite3'}"
     config = workdir / "idp.toml"
@@ -84,15 +87,15 @@ def start(
         argv = [str(BIN / "gunicorn"), "-w", str(workers), "-b", f"127.0.0.1:{port}", "--log-level", "warning", "idp.wsgi:app"]
     proc = subprocess.Popen(argv, env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     server = LiveServer(url, proc, env, workdir)
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise RuntimeError(f"{server} exited: {(workdir / 'gunicorn.log').read_text()[-2000:]}")
         try:
-            if requests.get(url + "/healthz", timeout=1).status_code == 200:
+            if requests.get(url + "/healthz", timeout=3).status_code == 200:
                 return server
-        except requests.ConnectionError:
+        except requests.RequestException:  # not listening yet, or a worker still booting
             pass
         time.sleep(0.1)
     server.stop()
-    raise RuntimeError(f"{server} did not become ready in 30 s")
+    raise RuntimeError(f"{server} did not become ready in 60 s")

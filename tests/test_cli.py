@@ -46,11 +46,11 @@ def test_init_from_scratch_creates_db_secrets_keys(tmp_path):
 
 def test_users_lifecycle(runner, app):
     nik = new_nik()
-    r = runner.invoke(cli.main, ["users", "create", "--nik", nik, "--name", "Ani", "--birthdate", "1991-02-03", "--password-stdin", "--json"], input=PASSWORD + "\n")
+    r = runner.invoke(cli.main, ["users", "create", "--nik", nik, "--name", "Ani", "--birthdate", "1990-01-01", "--password-stdin", "--json"], input=PASSWORD + "\n")
     assert r.exit_code == 0, r.output
     data = json.loads(r.output)
     assert data["nik"] != nik and data["nik"].endswith(nik[-4:])  # masked
-    dup = runner.invoke(cli.main, ["users", "create", "--nik", nik, "--name", "Ani", "--birthdate", "1991-02-03"])
+    dup = runner.invoke(cli.main, ["users", "create", "--nik", nik, "--name", "Ani", "--birthdate", "1990-01-01"])
     assert dup.exit_code == 1 and "already exists" in dup.output
     bad = runner.invoke(cli.main, ["users", "create", "--nik", "123", "--name", "Ani", "--birthdate", "1991-02-03"])
     assert bad.exit_code == 2

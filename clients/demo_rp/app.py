@@ -34,12 +34,20 @@ oauth.register(
 
 @app.get("/")
 def home():
-    return render_template("home.html", user=session.get("user"), claims=session.get("claims"))
+    return render_template("home.html", user=session.get("user"), claims=session.get("claims"),
+                           documents=session.get("documents"))
 
 
 @app.get("/login")
 def login():
     return oauth.satuakun.authorize_redirect(url_for("callback", _external=True))
+
+
+@app.get("/syarat-kk")
+def requirement_kk():
+    """A requirement-document check: the application form needs the family card (KK), so
+    ask SatuAkun for the `doc:kk` scope; the citizen sees which attributes we get."""
+    return oauth.satuakun.authorize_redirect(url_for("callback", _external=True), scope="openid profile doc:kk")
 
 
 @app.route("/callback", methods=["GET", "POST"])
@@ -48,6 +56,12 @@ def callback():
     session["user"] = dict(token["userinfo"])
     session["claims"] = dict(oauth.satuakun.userinfo(token=token))
     session["id_token"] = token["id_token"]
+    session.pop("documents", None)
+    if "doc:kk" in (token.get("scope") or "").split():
+        # The distributed claim in UserInfo names the endpoint (OIDC Core 5.6.2).
+        source = session["claims"].get("_claim_sources", {}).get("satuakun_documents", {})
+        resp = oauth.satuakun.get(source.get("endpoint", f"{ISSUER}/claims/documents"), token=token)
+        session["documents"] = resp.json().get("documents", []) if resp.status_code == 200 else []
     return redirect(url_for("home"))
 
 

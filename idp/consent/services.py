@@ -10,7 +10,7 @@ from flask import current_app
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from idp import clock
+from idp import clock, signals
 from idp.audit.services import EventTag, record_event
 from idp.consent.models import Consent
 from idp.extensions import db
@@ -64,6 +64,30 @@ def _grant(person_id: int, client_id: str, scopes: set[str], claims: set[str]) -
     )
     db.session.commit()
     return consent
+
+
+def list_consents(person_id: int) -> list[Consent]:
+    """The person's live consents, newest first (account page)."""
+    return db.session.execute(
+        select(Consent).where(Consent.person_id == person_id, Consent.expires_at > clock.now())
+        .order_by(Consent.granted_at.desc())
+    ).scalars().all()
+
+
+def withdraw_consent(person_id: int, client_id: str) -> bool:
+    """The citizen stops sharing with a client (UU PDP Art. 9/40, T67): the consent row
+    goes, and listeners revoke the client's tokens for the person and queue a back-channel
+    notice, in this transaction. Commits. Returns False when there was no consent."""
+    consent = db.session.execute(
+        select(Consent).where(Consent.person_id == person_id, Consent.client_id == client_id)
+    ).scalar_one_or_none()
+    if consent is None:
+        return False
+    db.session.delete(consent)
+    signals.consent_withdrawn.send(person_id, client_id=client_id)
+    record_event(EventTag.CONSENT_WITHDRAWN, actor="citizen", person_id=person_id, client_id=client_id)
+    db.session.commit()
+    return True
 
 
 def record_denial(person_id: int, client_id: str) -> None:

@@ -25,6 +25,13 @@ class Person(db.Model):
     phone_number: Mapped[str | None] = mapped_column(String(32))
     phone_number_verified: Mapped[bool] = mapped_column(Boolean, default=False)
     address: Mapped[dict | None] = mapped_column(JSON)
+    birthplace: Mapped[str | None] = mapped_column(String(100))
+    # How strongly the person behind the account was verified (issue #3): 1 = matched
+    # against the population registry online, 3 = verified in person at an MPP counter.
+    identity_level: Mapped[int] = mapped_column(Integer, default=1)
+    identity_verified_at: Mapped[int | None] = mapped_column(BigInteger)
+    # OIDC4IDA evidence entries (registry checks, documents an officer inspected).
+    evidence: Mapped[list] = mapped_column(JSON, default=list)
     password_hash: Mapped[str | None] = mapped_column(String(200))
     locked: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[int] = mapped_column(BigInteger)

@@ -14,7 +14,7 @@ from idp.audit.services import EventTag, record_event
 from idp.authn import passwords
 from idp.extensions import db
 from idp.identity.models import Person
-from idp.identity.nik import normalize_nik
+from idp.identity.nik import check_nik_birthdate, normalize_nik, parse_nik
 from idp.keys import envelope
 
 
@@ -60,29 +60,44 @@ def create_person(
     phone_number: str | None = None,
     gender: str | None = None,
     address: dict | None = None,
+    birthplace: str | None = None,
+    identity_level: int = 1,
+    evidence: list[dict] | None = None,
+    commit: bool = True,
 ) -> Person:
-    """Create a person. Raises InvalidNIKError, InvalidPersonError or PersonExistsError."""
-    nik = normalize_nik(nik)
+    """Create a person. Returns the new Person. With ``commit=False`` the caller commits
+    (an officer's audit event and activation code go in the same transaction).
+
+    Raises InvalidNIKError (malformed NIK, unknown region, serial 0000, or a birth date
+    in the NIK other than ``birthdate``), InvalidPersonError or PersonExistsError.
+    """
+    parsed = parse_nik(nik)
+    nik = parsed.value
     name = " ".join(name.split())
     if not name or len(name) > 200:
         raise InvalidPersonError("name")
     try:
-        datetime.date.fromisoformat(birthdate)
+        born = datetime.date.fromisoformat(birthdate)
     except (TypeError, ValueError):
         raise InvalidPersonError("birthdate") from None
+    check_nik_birthdate(parsed, born)
     now = clock.now()
     person = Person(
         public_id=secrets.token_hex(16),
         nik_index=nik_index(nik),
         nik_encrypted=encrypt_nik(nik),
         name=name,
-        birthdate=birthdate,
+        birthdate=born.isoformat(),
         gender=gender,
         email=email,
         email_verified=bool(email),
         phone_number=phone_number,
         phone_number_verified=bool(phone_number),
         address=address,
+        birthplace=birthplace,
+        identity_level=identity_level,
+        identity_verified_at=now,
+        evidence=evidence or [],
         password_hash=passwords.hash_password(password) if password else None,
         locked=False,
         created_at=now,
@@ -95,7 +110,8 @@ def create_person(
         db.session.rollback()
         raise PersonExistsError() from None
     record_event(EventTag.PERSON_CREATED, actor=actor, person_id=person.id)
-    db.session.commit()
+    if commit:
+        db.session.commit()
     return person
 
 

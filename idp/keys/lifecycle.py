@@ -267,7 +267,8 @@ def import_private_key(data: str, alg: str, *, actor: str) -> SigningKey:
 
 
 def rewrap(*, actor: str, progress=None, batch: int = 1000) -> int:
-    """Re-encrypt, under the current KEK, every private key, TOTP seed and NIK still encrypted under
+    """Re-encrypt, under the current KEK, every private key, TOTP seed, NIK (people and
+    registrations) and local-registry record still encrypted under
     the previous one (``IDP_SECRET_KEK_PREVIOUS`` / keys/kek_previous.key). Batched and
     idempotent: safe to interrupt and re-run. Returns the number of values rewrapped.
 
@@ -290,22 +291,33 @@ def rewrap(*, actor: str, progress=None, batch: int = 1000) -> int:
             factor.secret_encrypted = envelope.encrypt(current, plain, aad)
             count += 1
     db.session.commit()
-    last_id = 0
-    while True:
-        people = db.session.execute(
-            select(Person).where(Person.id > last_id).order_by(Person.id).limit(batch)
-        ).scalars().all()
-        if not people:
-            break
-        for person in people:
-            if not envelope.decrypts_with(current, person.nik_encrypted, b"person.nik"):
-                plain = envelope.decrypt_any(store.keks(), person.nik_encrypted, b"person.nik")
-                person.nik_encrypted = envelope.encrypt(current, plain, b"person.nik")
-                count += 1
-        last_id = people[-1].id
-        db.session.commit()
-        if progress:
-            progress(last_id, count)
+    from idp.documents.models import Document
+    from idp.registration.models import Registration
+    from idp.registry.local import RegistryRecord
+
+    # (model, ciphertext attribute, associated data of a row): the large tables, batched.
+    for model, attr, aad in (
+        (Person, "nik_encrypted", lambda row: b"person.nik"),
+        (Registration, "nik_encrypted", lambda row: b"person.nik"),
+        (RegistryRecord, "payload_encrypted", lambda row: b"registry.record:" + row.nik_index.encode()),
+        # Per-document data keys (idp/documents/services.py); erased documents have none.
+        (Document, "data_key_wrapped", lambda row: b"document.key:" + row.public_id.encode()),
+    ):
+        last_id = 0
+        while True:
+            rows = db.session.execute(select(model).where(model.id > last_id).order_by(model.id).limit(batch)).scalars().all()
+            if not rows:
+                break
+            for row in rows:
+                blob = getattr(row, attr)
+                if blob is not None and not envelope.decrypts_with(current, blob, aad(row)):
+                    plain = envelope.decrypt_any(store.keks(), blob, aad(row))
+                    setattr(row, attr, envelope.encrypt(current, plain, aad(row)))
+                    count += 1
+            last_id = rows[-1].id
+            db.session.commit()
+            if progress:
+                progress(last_id, count)
     _audit(EventTag.KEK_REWRAPPED, actor, values=count)
     db.session.commit()
     return count

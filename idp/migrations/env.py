@@ -7,7 +7,8 @@ import idp.authn.models
 import idp.consent.models
 import idp.identity.models
 import idp.keys.models
-import idp.oidc.models  # noqa: F401
+import idp.oidc.models
+import idp.registry.local  # noqa: F401
 from idp.extensions import db
 
 target_metadata = db.metadata

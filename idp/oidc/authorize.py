@@ -26,11 +26,12 @@ from idp.authn import acr as acr_levels
 from idp.authn import services as authn
 from idp.authn.models import Session
 from idp.consent import services as consent_svc
+from idp.documents import grants as doc_grants
 from idp.extensions import db
 from idp.identity.models import Person
+from idp.oidc import backchannel, id_token, tokens
 from idp.oidc import claims as claims_svc
 from idp.oidc import clients as clients_svc
-from idp.oidc import id_token, tokens
 from idp.oidc.models import AuthorizationCode, Client, Interaction
 
 SUPPORTED_PROMPTS = {"none", "login", "consent", "select_account"}
@@ -223,10 +224,12 @@ def check_authentication(req: AuthorizationRequest, session: Session | None, int
     values, essential = requested_acr(req)
     person = db.session.get(Person, session.person_id)
     if values and not any(acr_levels.satisfies(session.acr, v) for v in values):
-        # Step-up (T45): a second factor raises the session to level 2 in the same flow;
+        # Step-up (T45): a second factor raises the session to level 2 (3 for people
+        # verified in person) in the same flow;
         # an essential request that cannot be met is refused, never silently downgraded.
-        reachable = any(acr_levels.satisfies(acr_levels.LOA2, v) for v in values) and authn.has_second_factor(person.id)
-        if reachable and (essential or values[0] == acr_levels.LOA2):
+        level = person.identity_level or 1
+        reachable = [v for v in values if acr_levels.reachable_with_second_factor(v, level)]
+        if reachable and authn.can_give_second_factor(person) and (essential or values[0] in reachable):
             if "none" in req.prompts:
                 _fail(req, "interaction_required", "a second factor is required")
             raise NeedsInteraction("mfa", req)
@@ -244,6 +247,9 @@ def check_consent(req: AuthorizationRequest, person: Person, interaction: Intera
         return
     existing = consent_svc.get_consent(person.id, req.client.client_id)
     needed = "consent" in req.prompts or not consent_svc.covers(existing, set(req.scopes), req.consent_claims)
+    # Document types: each has its own grant, which expires or is withdrawn on its own.
+    doc_codes = {t.code for t in doc_grants.requested_types(req.scopes, req.client)}
+    needed = needed or not doc_grants.covers(person.id, req.client.client_id, doc_codes, req.client.document_file)
     if needed:
         if "none" in req.prompts:
             _fail(req, "consent_required", "consent is required")
@@ -276,6 +282,8 @@ def issue_code(req: AuthorizationRequest, person: Person, session: Session, inte
             expires_at=now + cfg["authorization_code_ttl"],
         )
     )
+    # Back-Channel Logout §2.5: the RPs of this session are told when it ends.
+    backchannel.record_sign_in(sid=session.sid, client_id=req.client.client_id, person_id=person.id)
     if interaction is not None:
         interaction.completed_at = now
     db.session.commit()

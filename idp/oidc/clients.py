@@ -36,7 +36,8 @@ FIELDS = {
     "client_id", "name", "region_code", "purpose", "purpose_en", "logo", "redirect_uris",
     "post_logout_redirect_uris", "token_endpoint_auth_method", "client_secret_hash", "jwks",
     "grant_types", "scopes", "claims", "subject_type", "sector_identifier",
-    "id_token_signed_response_alg", "disabled",
+    "id_token_signed_response_alg", "disabled", "identity_assurance", "document_types", "document_file",
+    "backchannel_logout_uri", "backchannel_logout_session_required",
 }
 
 
@@ -147,6 +148,8 @@ def validate_registration(raw: dict[str, Any], source: str) -> dict:
         raise RegistrationError(source, "grant_types", "client_credentials needs client authentication")
 
     scopes = _str_list(source, "scopes", raw.get("scopes", ["openid"]))
+    document_types, document_file = _document_fields(source, raw, scopes)
+    scopes += [f"doc:{t}" for t in document_types if f"doc:{t}" not in scopes]
     for s in scopes:
         if not SCOPE_TOKEN_RE.fullmatch(s):
             raise RegistrationError(source, "scopes", f"{s!r} is not a valid scope token")
@@ -176,6 +179,12 @@ def validate_registration(raw: dict[str, Any], source: str) -> dict:
     disabled = raw.get("disabled", False)
     if not isinstance(disabled, bool):
         raise RegistrationError(source, "disabled", "must be true or false")
+    # OpenID Connect for Identity Assurance: may request `verified_claims` (evidence of
+    # how the person was verified). Granted per registration, never by the request.
+    identity_assurance = raw.get("identity_assurance", False)
+    if not isinstance(identity_assurance, bool):
+        raise RegistrationError(source, "identity_assurance", "must be true or false")
+    backchannel_uri, backchannel_sid = _backchannel_fields(source, raw)
 
     return {
         "client_id": cid,
@@ -196,7 +205,51 @@ def validate_registration(raw: dict[str, Any], source: str) -> dict:
         "sector_identifier": sector,
         "id_token_signed_response_alg": alg,
         "disabled": disabled,
+        "identity_assurance": identity_assurance,
+        "document_types": document_types,
+        "document_file": document_file,
+        "backchannel_logout_uri": backchannel_uri,
+        "backchannel_logout_session_required": backchannel_sid,
     }
+
+
+def _backchannel_fields(source: str, raw: dict[str, Any]) -> tuple[str | None, bool]:
+    """Back-Channel Logout 1.0 §2.2: an absolute URI without fragment (same rules as
+    redirect_uris: https, http only on loopback; delivery refuses non-public addresses
+    unless backchannel_allow_private), and whether the RP requires `sid` (we always send it)."""
+    uri = raw.get("backchannel_logout_uri")
+    if uri is not None:
+        uri = _check_uri(source, "backchannel_logout_uri", uri)
+        parts = urlsplit(uri)
+        try:
+            parts.port  # noqa: B018  (raises ValueError for a bad port)
+        except ValueError:
+            raise RegistrationError(source, "backchannel_logout_uri", f"{uri!r} has an invalid port") from None
+        if parts.username or parts.password:
+            raise RegistrationError(source, "backchannel_logout_uri", "must not contain credentials")
+    required = raw.get("backchannel_logout_session_required", False)
+    if not isinstance(required, bool):
+        raise RegistrationError(source, "backchannel_logout_session_required", "must be true or false")
+    return uri or None, required
+
+
+def _document_fields(source: str, raw: dict[str, Any], scopes: list[str]) -> tuple[list[str], bool]:
+    """`document_types`: the document types (idp/documents/types.toml codes) the client may
+    request, each as scope `doc:<code>`; a `doc:` scope in `scopes` must be listed here.
+    `document_file`: whether it may also ask for the files, not only the attributes."""
+    from idp.documents import types as doc_types
+
+    known = tuple(doc_types.current())
+    document_types = _str_list(source, "document_types", raw.get("document_types", []), known)
+    for s in scopes:
+        if s.startswith(doc_types.SCOPE_PREFIX) and s[len(doc_types.SCOPE_PREFIX):] not in document_types:
+            raise RegistrationError(source, "scopes", f"{s!r} needs its type in document_types")
+    document_file = raw.get("document_file", False)
+    if not isinstance(document_file, bool):
+        raise RegistrationError(source, "document_file", "must be true or false")
+    if document_file and not document_types:
+        raise RegistrationError(source, "document_file", "needs document_types")
+    return document_types, document_file
 
 
 MAX_LOGO_BYTES = 65536

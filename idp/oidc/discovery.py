@@ -39,8 +39,18 @@ def metadata(issuer: str, signing_algs: list[str]) -> dict:
         "ui_locales_supported": ["id", "en"],
         "claims_locales_supported": ["id"],
         "authorization_response_iss_parameter_supported": True,
+        # OpenID Connect for Identity Assurance 1.0 §7 (for clients registered for it).
+        "verified_claims_supported": True,
+        "trust_frameworks_supported": [claims.TRUST_FRAMEWORK],
+        "evidence_supported": list(claims.EVIDENCE_TYPES),
+        "documents_supported": ["idcard"],
+        "documents_check_methods_supported": list(claims.CHECK_METHODS),
+        "electronic_records_supported": ["population_register"],
+        "claims_in_verified_claims_supported": list(claims.VERIFIED_CLAIMS),
         "frontchannel_logout_supported": False,
-        "backchannel_logout_supported": False,
+        # Back-Channel Logout 1.0 §2.1: logout tokens always carry `sid` (idp/oidc/backchannel.py).
+        "backchannel_logout_supported": True,
+        "backchannel_logout_session_supported": True,
     }
 
 

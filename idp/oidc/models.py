@@ -44,6 +44,14 @@ class Client(db.Model, ClientMixin):
     sector_identifier: Mapped[str] = mapped_column(String(255))
     id_token_signed_response_alg: Mapped[str] = mapped_column(String(16))
     disabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    # May receive OIDC4IDA `verified_claims` (clients/*.toml `identity_assurance = true`).
+    identity_assurance: Mapped[bool] = mapped_column(Boolean, default=False)
+    # OIDC Back-Channel Logout 1.0 §2.2: where logout tokens go, and whether `sid` is required.
+    backchannel_logout_uri: Mapped[str | None] = mapped_column(Text)
+    backchannel_logout_session_required: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Document types it may ask for (scopes doc:<code>), and whether with the files.
+    document_types: Mapped[list] = mapped_column(JSON, default=list)
+    document_file: Mapped[bool] = mapped_column(Boolean, default=False)
     source: Mapped[str] = mapped_column(String(500), default="")
     updated_at: Mapped[int] = mapped_column(BigInteger)
 
@@ -228,3 +236,36 @@ class UsedJti(db.Model):
 
     key: Mapped[str] = mapped_column(String(64), primary_key=True)
     expires_at: Mapped[int] = mapped_column(BigInteger, index=True)
+
+
+class SessionClient(db.Model):
+    """A client that received a code under an SSO session: the RPs to tell when the
+    session ends (Back-Channel Logout §2.5). Written with each code; kept until purge."""
+
+    __tablename__ = "session_client"
+
+    sid: Mapped[str] = mapped_column(String(43), primary_key=True)
+    client_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    person_id: Mapped[int] = mapped_column(Integer, index=True)
+    created_at: Mapped[int] = mapped_column(BigInteger)
+    # Set when a logout token was queued for this (sid, client): one notice per sign-in.
+    notified_at: Mapped[int | None] = mapped_column(BigInteger)
+
+
+class BackchannelDelivery(db.Model):
+    """A logout token owed to a client's backchannel_logout_uri. Only the claims that
+    identify the session are stored; the token is signed afresh at each attempt (exp 2 min)."""
+
+    __tablename__ = "backchannel_delivery"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    client_id: Mapped[str] = mapped_column(String(128))
+    sid: Mapped[str] = mapped_column(String(43))
+    sub: Mapped[str] = mapped_column(String(255))
+    created_at: Mapped[int] = mapped_column(BigInteger)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    # None once delivered or given up; otherwise when a worker may (next) try.
+    next_attempt_at: Mapped[int | None] = mapped_column(BigInteger, index=True)
+    delivered_at: Mapped[int | None] = mapped_column(BigInteger)
+    gave_up_at: Mapped[int | None] = mapped_column(BigInteger)
+    last_error: Mapped[str | None] = mapped_column(String(200))

@@ -87,6 +87,15 @@ def revoke_for_person(person_id: int) -> None:
     )
 
 
+def revoke_for_person_client(person_id: int, client_id: str) -> None:
+    now = clock.now()
+    for model in (RefreshToken, AccessToken):
+        db.session.execute(
+            update(model).where(model.person_id == person_id, model.client_id == client_id, model.revoked_at.is_(None))
+            .values(revoked_at=now)
+        )
+
+
 def resource_context(value: str):
     """(access token, person, client) for a live user access token, in one query, or None.
 

@@ -27,17 +27,20 @@ from wtforms.validators import DataRequired, Length
 
 from idp import clock
 from idp.authn import acr as acr_levels
-from idp.authn import passwords, throttle
+from idp.authn import oob, passwords, ratelimit, recovery, throttle, totp, webauthn
 from idp.authn import services as authn
 from idp.consent import services as consent_svc
+from idp.documents import grants as doc_grants
 from idp.extensions import csrf, db
 from idp.identity.models import Person
 from idp.keys import store
+from idp.notify.services import DeliveryError
 from idp.oidc import authorize as authz
 from idp.oidc import claims as claims_svc
 from idp.oidc import clients as clients_svc
 from idp.oidc import id_token, tokens
 from idp.web import CSP, browser_id, client_address, error_page
+from idp.web import current_language as _locale
 from idp.web.messages import MESSAGES
 
 bp = Blueprint("oidc", __name__)
@@ -211,10 +214,47 @@ def login(uid: str):
             return _signed_in(interaction, uid, person, amr=["pwd"], acr_value=acr_levels.LOA1)
     elif request.method == "POST":
         error = "login.invalid"
-    resp = make_response(
-        render_template("authn/login.html", form=form, client=client, error=MESSAGES.get(error) if error else None, uid=uid)
-    )
+    return _login_page(interaction, uid, client, form, error=error)
+
+
+def _login_page(interaction, uid: str, client, form, *, error: str | None = None, passkey_error: bool = False) -> Response:
+    # Passwordless sign-in is offered to every browser that can do it (the script reveals
+    # the button); the challenge is bound to this interaction.
+    options = webauthn.authentication_options(person_id=None, binding=interaction.uid_hash)
+    resp = make_response(render_template(
+        "authn/login.html", form=form, client=client, error=MESSAGES.get(error) if error else None, uid=uid,
+        passkey_options=options, passkey_error=MESSAGES["passkey.invalid"] if passkey_error else None,
+    ))
     return _allow_form_target(resp, interaction.params.get("redirect_uri"))
+
+
+class PasskeyForm(FlaskForm):
+    # navigator.credentials.get()/create() serialised as JSON (static/js/webauthn.js).
+    credential = StringField("credential", validators=[DataRequired(), Length(max=16384)])
+
+
+@bp.post("/interaction/<uid>/passkey")
+def passkey_login(uid: str):
+    """Passwordless sign-in with a passkey and user verification: level 2 at once (acr.py)."""
+    interaction, err = _interaction_or_error(uid)
+    if err:
+        return err
+    client = clients_svc.get_client(interaction.client_id)
+    if client is None and interaction.client_id != authz.ACCOUNT:
+        return error_page("error.unknown_client", 400)
+    form = PasskeyForm()
+    if form.validate_on_submit():
+        try:
+            person, amr = authn.authenticate_passkey(
+                form.credential.data, interaction=interaction.uid_hash, remote_addr=client_address()
+            )
+        except throttle.ThrottledError as exc:
+            return error_page("error.throttled", 429, **{"Retry-After": str(exc.retry_after)})
+        except authn.InvalidCredentialsError:
+            pass
+        else:
+            return _signed_in(interaction, uid, person, amr=amr, acr_value=acr_levels.LOA2)
+    return _login_page(interaction, uid, client, LoginForm(formdata=None), passkey_error=True)
 
 
 def _signed_in(interaction, uid: str, person, *, amr: list[str], acr_value: str) -> Response:
@@ -233,11 +273,33 @@ def _signed_in(interaction, uid: str, person, *, amr: list[str], acr_value: str)
         interaction.completed_at = clock.now()
         db.session.commit()
         target = interaction.params.get("return_to", "/account")
-        resp = redirect(target if target.startswith("/account") else "/account", code=303)
+        # Own pages only: the account pages, or the counter (officers step up to level 2 there).
+        resp = redirect(target if target.startswith(("/account", "/counter")) else "/account", code=303)
     else:
         resp = redirect(url_for("oidc.resume", uid=uid), code=303)
     _set_session_cookie(resp, value)
     return _allow_form_target(resp, interaction.params.get("redirect_uri"))
+
+
+@bp.post("/interaction/<uid>/registered")
+def registered(uid: str):
+    """Right after self-registration in this browser: sign the new account in once and
+    continue the sign-in the citizen started at the relying party."""
+    from idp.registration import services as registration
+
+    interaction, err = _interaction_or_error(uid)
+    if err:
+        return err
+    person = registration.claim_sign_in(flask_session.get("reg"))
+    if person is None:
+        return redirect(url_for("oidc.login", uid=uid), code=303)
+    return _signed_in(interaction, uid, person, amr=["pwd"], acr_value=acr_levels.LOA1)
+
+
+class SendCodeForm(FlaskForm):
+    send = StringField("send", validators=[DataRequired(), Length(max=16)])
+
+
 
 
 class MfaForm(FlaskForm):
@@ -260,18 +322,41 @@ def mfa(uid: str):
         session = current_session()
         if session is not None:
             person = db.session.get(Person, session.person_id)
-    if person is None or not authn.has_second_factor(person.id):
+    if person is None or not authn.can_give_second_factor(person):
         return redirect(url_for("oidc.login", uid=uid))
     client = clients_svc.get_client(interaction.client_id)
-    form = MfaForm()
+    form, passkey_form, send_form = MfaForm(), PasskeyForm(), SendCodeForm()
     error = None
-    if form.validate_on_submit():
+    sent_to = None
+    use_passkey = request.method == "POST" and "credential" in request.form
+    if request.method == "POST" and "send" in request.form:
+        # A code by SMS/WhatsApp/e-mail: the weaker fallback (authn/oob.py).
+        if send_form.validate_on_submit():
+            try:
+                if oob.send_code(person, send_form.send.data, binding=interaction.uid_hash, locale=_locale(),
+                                 remote_addr=client_address()):
+                    sent_to = dict(oob.channels(person)).get(send_form.send.data)
+            except ratelimit.RateLimitedError as exc:
+                return error_page("registration.limited", 429, **{"Retry-After": str(exc.retry_after)})
+            except DeliveryError:
+                return error_page("registration.delivery", 503, **{"Retry-After": "60"})
+    elif (passkey_form if use_passkey else form).validate_on_submit():
         try:
-            amr = authn.verify_second_factor(person, form.code.data, remote_addr=client_address())
+            if use_passkey:
+                amr = authn.verify_passkey_second_factor(
+                    person, passkey_form.credential.data, interaction=interaction.uid_hash, remote_addr=client_address()
+                )
+            else:
+                amr = authn.verify_second_factor(person, form.code.data, remote_addr=client_address(),
+                                                 binding=interaction.uid_hash)
         except authn.FactorLockedError as exc:
             return error_page("error.factor_locked", 429, **{"Retry-After": str(exc.retry_after)})
         except passwords.HashingBusyError:
             return error_page("error.busy", 503, **{"Retry-After": "1"})
+        except authn.TotpBlockedError:
+            # The app is blocked after 30 failures (authn/services.py): say so, and what
+            # still works; the try counts toward this transaction only.
+            amr, error = None, "mfa.totp_blocked"
         if amr is not None:
             first = ["pwd"] if interaction.pending_person_id is not None else list(current_session().amr)
             methods = list(dict.fromkeys([*first, *amr, "mfa"]))
@@ -284,11 +369,20 @@ def mfa(uid: str):
             db.session.commit()
             return error_page("error.mfa_void", 400)
         db.session.commit()
-        error = "mfa.invalid"
+        error = error or ("passkey.invalid" if use_passkey else "mfa.invalid")
     elif request.method == "POST":
-        error = "mfa.invalid"
+        error = "passkey.invalid" if use_passkey else "mfa.invalid"
+    # A passkey first when the person has one (phishing-resistant); codes stay available
+    # without JavaScript.
+    has_passkey = webauthn.has_credentials(person.id)
     resp = make_response(render_template(
-        "authn/mfa.html", form=form, client=client, uid=uid, error=MESSAGES.get(error) if error else None
+        "authn/mfa.html", form=form, client=client, uid=uid,
+        error=MESSAGES.get(error) if error and not use_passkey else None,
+        passkey_error=MESSAGES.get(error) if error and use_passkey else None,
+        passkey_options=webauthn.authentication_options(person_id=person.id, binding=interaction.uid_hash) if has_passkey else None,
+        has_codes=(totp.get_factor(person.id) is not None or recovery.remaining(person.id) > 0
+                   or oob.pending(person.id, interaction.uid_hash) is not None),
+        oob_channels=oob.channels(person), send_form=send_form, sent_to=sent_to,
     ))
     return _allow_form_target(resp, interaction.params.get("redirect_uri"))
 
@@ -317,6 +411,8 @@ def consent(uid: str):
         decision = request.form.get("decision")
         if decision == "approve":
             consent_svc.grant_consent(session.person_id, req.client.client_id, set(req.scopes), req.consent_claims)
+            doc_grants.grant(session.person_id, req.client.client_id,
+                             {t.code for t in doc_grants.requested_types(req.scopes, req.client)}, req.client.document_file)
             interaction.consent_given = True
             db.session.commit()
             return _allow_form_target(redirect(url_for("oidc.resume", uid=uid), code=303), req.redirect_uri)
@@ -327,7 +423,11 @@ def consent(uid: str):
             denied = authz.RedirectError("access_denied", "the end-user denied the request", req)
             return _respond(req, authz.error_params(denied))
     items = describe_request(req)
-    resp = make_response(render_template("consent/consent.html", client=req.client, items=items, uid=uid, form=form))
+    documents = doc_grants.requested_types(req.scopes, req.client)
+    resp = make_response(render_template(
+        "consent/consent.html", client=req.client, items=items, uid=uid, form=form, documents=documents,
+        document_until=clock.now() + current_app.config["IDP"]["document_grant_ttl"],
+    ))
     return _allow_form_target(resp, req.redirect_uri)
 
 
@@ -405,6 +505,10 @@ def userinfo():
     body.update(
         claims_svc.release(person, client, scopes, (at.claims or {}).get("userinfo", {}), include_scope_claims=True)
     )
+    if any(s.startswith("doc:") for s in scopes):
+        from idp.oidc.documents_api import distributed_claims  # OIDC Core §5.6.2
+
+        body.update(distributed_claims(current_app.config["IDP"]["issuer"]))
     return Response(current_app.json.dumps(body), mimetype="application/json", headers=JSON_NO_STORE)
 
 

@@ -13,7 +13,8 @@ from werkzeug.exceptions import HTTPException
 
 from idp.web.messages import MESSAGES
 
-API_PREFIXES = ("/token", "/userinfo", "/revoke", "/introspect", "/jwks", "/.well-known", "/healthz")
+API_PREFIXES = ("/token", "/userinfo", "/revoke", "/introspect", "/jwks", "/.well-known", "/healthz",
+                "/claims/documents", "/documents/files/")
 
 CORS_PATHS = {"/token", "/userinfo", "/revoke", "/introspect", "/jwks", "/.well-known/openid-configuration"}
 
@@ -46,6 +47,15 @@ def browser_id() -> str:
     if "bid" not in session:
         session["bid"] = secrets.token_urlsafe(16)
     return session["bid"]
+
+
+def current_language() -> str:
+    """The language of the current page ("id" or "en"): the one messages to the citizen
+    (codes, notices) are written in."""
+    from flask_babel import get_locale
+
+    loc = get_locale()
+    return loc.language if loc else "id"
 
 
 def client_address() -> str:

@@ -21,6 +21,10 @@ class FastPath:
         self.security = security_headers
         self.discovery_body = flask_app.config["IDP_DISCOVERY_BYTES"]
         self.key_ttl = flask_app.config["IDP"]["key_cache_seconds"]
+        from idp.documents import origin
+
+        # Requests to the document files host go to Flask, which answers 404 (origin.py).
+        self.files_host = origin.files_host(flask_app.config["IDP"])
         from idp.ops.views import REQUESTS
 
         self.count_discovery = REQUESTS.labels("oidc.openid_configuration", "200")
@@ -37,9 +41,16 @@ class FastPath:
         start_response("200 OK", headers)
         return [b""] if method == "HEAD" else [body]
 
+    def _files_host(self, environ) -> bool:
+        from werkzeug.wsgi import get_host
+
+        from idp.documents import origin
+
+        return origin.is_files_host(get_host(environ), self.files_host)
+
     def __call__(self, environ, start_response):
         method = environ.get("REQUEST_METHOD")
-        if method == "GET" or method == "HEAD":
+        if (method == "GET" or method == "HEAD") and not (self.files_host and self._files_host(environ)):
             path = environ.get("PATH_INFO")
             if path == DISCOVERY:
                 self.count_discovery.inc()

@@ -49,3 +49,25 @@ def test_T87_injection_shaped_input_is_data(flow, person, evil):
     assert login.status_code == 200 and 'role="alert"' in login.get_data(as_text=True)
     # the real account is untouched and still works
     assert "code" in flow.run(person.nik, prompt="login")
+
+
+def test_T61_operator_ends_every_session_of_a_citizen(runner, flow, person):
+    """`idp users sign-out`: the citizen's sessions end and all their tokens die; the
+    account itself stays usable."""
+    import json as _json
+
+    from idp import cli
+
+    tokens = flow.token(flow.run(person.nik)["code"]).get_json()
+    r = runner.invoke(cli.main, ["users", "sign-out", "--nik", person.nik, "--reason", "laporan warga", "--json"])
+    assert r.exit_code == 0, r.output
+    assert _json.loads(r.output)["sessions_ended"] == 1
+    info = flow.http.get("/userinfo", headers={"Authorization": "Bearer " + tokens["access_token"]})
+    assert info.status_code == 401
+    refreshed = flow.token_request({"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"]})
+    assert refreshed.status_code == 400 and refreshed.get_json()["error"] == "invalid_grant"
+    from tests.conftest import query
+
+    # The SSO session is gone: prompt=none now says login_required.
+    assert query(flow.authorize(prompt="none").headers["Location"])["error"] == "login_required"
+    assert runner.invoke(cli.main, ["users", "sign-out", "--nik", "3174010101909997", "--reason", "x"]).exit_code == 1

@@ -94,12 +94,13 @@ def _stop(proc: subprocess.Popen) -> None:
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory):
-    """Provider + demo RP, one pair per test module; three citizens created up front."""
+def stack(request, tmp_path_factory):
+    """Provider + demo RP, one pair per test module; three citizens created up front.
+    A module may set IDP_HOST (e.g. "localhost" for WebAuthn) for the provider's issuer."""
     work = tmp_path_factory.mktemp("browser-stack")
     rp_port = live.free_port()
     _rp_registration(work / "clients", rp_port)
-    idp = live.start(work / "idp", work / "clients")
+    idp = live.start(work / "idp", work / "clients", host=getattr(request.module, "IDP_HOST", "127.0.0.1"))
     rp_log = open(work / "demo_rp.log", "w")  # noqa: SIM115 - the RP process writes it
     rp = subprocess.Popen(
         [str(live.BIN / "python"), str(RP_APP)],
@@ -113,9 +114,9 @@ def stack(tmp_path_factory):
             if rp.poll() is not None:
                 raise RuntimeError(f"demo RP exited: {(work / 'demo_rp.log').read_text()[-2000:]}")
             try:
-                if requests.get(s.rp_url + "/", timeout=1).status_code == 200:
+                if requests.get(s.rp_url + "/", timeout=2).status_code == 200:
                     break
-            except requests.ConnectionError:
+            except requests.RequestException:  # not listening yet, or slow on a loaded machine
                 pass
             if time.monotonic() > deadline:
                 raise RuntimeError("demo RP did not answer in 20 s")

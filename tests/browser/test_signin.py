@@ -11,7 +11,6 @@ from selenium.common.exceptions import WebDriverException
 from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
-from selenium.webdriver.support import expected_conditions as EC
 from selenium.webdriver.support.ui import WebDriverWait
 
 from tests.browser.conftest import ARTIFACTS, PHONE
@@ -63,6 +62,20 @@ def html_lang(driver) -> str:
     return driver.find_element(By.TAG_NAME, "html").get_attribute("lang")
 
 
+def left_page(element):
+    """Wait condition: ``element``'s page has been replaced. Like EC.staleness_of, but a
+    navigation in progress can also answer "Node … does not belong to the document"
+    (a plain WebDriverException), which means the same thing."""
+    def gone(_driver) -> bool:
+        try:
+            element.is_enabled()
+        except WebDriverException:  # StaleElementReferenceException included
+            return True
+        return False
+
+    return gone
+
+
 def start_at_rp(driver, stack) -> None:
     """RP home -> "Masuk dengan SatuAkun" -> the provider's login page."""
     driver.get(stack.rp_url + "/")
@@ -79,7 +92,7 @@ def submit_login(driver, nik: str, password: str) -> None:
     nik_input.send_keys(nik)
     driver.find_element(By.ID, "password").send_keys(password)
     form.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
-    wait(driver).until(EC.staleness_of(form))
+    wait(driver).until(left_page(form))
 
 
 def wait_consent(driver) -> None:

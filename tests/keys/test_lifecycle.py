@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from joserfc import jwt
@@ -219,6 +220,11 @@ def test_rewrap_moves_everything_to_new_kek(app, keys_dir, person, tmp_path):
 
     with app.test_request_context():
         seed = totp.start_enrolment(person.id)
+        from idp.registry.local import import_csv
+
+        csv = tmp_path / "registry.csv"
+        csv.write_text(f"nik,nama_lengkap,tanggal_lahir\n{person.nik},BUDI SANTOSO,1990-01-01\n")
+        import_csv(csv)
 
     new_kek = os.urandom(32)
     old_kek = app.extensions["idp_secrets"]["kek"]
@@ -230,7 +236,7 @@ def test_rewrap_moves_everything_to_new_kek(app, keys_dir, person, tmp_path):
         with node.app_context():
             # during the rotation both KEKs decrypt
             assert identity.decrypt_nik(identity.get_person_by_nik(person.nik)) == person.nik
-            assert lifecycle.rewrap(actor="test") >= 6  # 4 keys + 1 TOTP seed + 1 NIK
+            assert lifecycle.rewrap(actor="test") >= 7  # 4 keys + 1 TOTP seed + 1 NIK + 1 registry record
             assert lifecycle.rewrap(actor="test") == 0  # idempotent
         del os.environ["IDP_SECRET_KEK_PREVIOUS"]
         only_new = create_app(dict(app.config["IDP"]))
@@ -241,6 +247,10 @@ def test_rewrap_moves_everything_to_new_kek(app, keys_dir, person, tmp_path):
             from idp.authn.models import TotpFactor
 
             assert totp.secret_of(db.session.get(TotpFactor, person.id)) == seed
+            from idp.registry import local
+
+            record = db.session.execute(sa.select(local.RegistryRecord)).scalar_one()
+            assert local._decrypt(record)
     finally:
         os.environ.pop("IDP_SECRET_KEK", None)
         os.environ.pop("IDP_SECRET_KEK_PREVIOUS", None)
@@ -345,7 +355,8 @@ def test_cli_keys(app, runner):
     assert skipped.exit_code == 0 and json.loads(skipped.output)["ES256"] == {"skipped": "not due"}
     gen = json.loads(runner.invoke(cli.main, ["keys", "generate", "--alg", "PS256", "--json"]).output)
     assert gen["state"] == "next"
-    revoked = runner.invoke(cli.main, ["keys", "revoke", gen["kid"], "--reason", "test", "--json"])
+    # A kid is base64url and may start with "-": "--" ends the options (as the help says).
+    revoked = runner.invoke(cli.main, ["keys", "revoke", "--reason", "test", "--json", "--", gen["kid"]])
     assert revoked.exit_code == 0 and json.loads(revoked.output)["state"] == "revoked"
     assert runner.invoke(cli.main, ["keys", "revoke", "nope", "--reason", "x"]).exit_code == 1
     assert runner.invoke(cli.main, ["keys", "rotate", "--if-older-than", "soon"]).exit_code == 2
