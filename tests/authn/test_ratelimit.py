@@ -9,6 +9,14 @@ from idp.authn.ratelimit import Limit, RateLimitedError
 CAPS = (Limit(1, 60), Limit(3, 900), Limit(10, 86400))
 
 
+@pytest.fixture(autouse=True)
+def _frozen_clock():
+    # Window arithmetic below is exact to the second; the wall clock must not tick in between.
+    clock.freeze()
+    yield
+    clock.reset()
+
+
 def _align():
     """Start the test at the beginning of a day (every window divides 86400)."""
     clock.advance(86400 - clock.now() % 86400)
