@@ -29,7 +29,7 @@ from idp.consent import services as consent_svc
 from idp.documents import grants as doc_grants
 from idp.extensions import db
 from idp.identity.models import Person
-from idp.oidc import backchannel, id_token, tokens
+from idp.oidc import backchannel, dpop, id_token, tokens
 from idp.oidc import claims as claims_svc
 from idp.oidc import clients as clients_svc
 from idp.oidc.models import AuthorizationCode, Client, Interaction
@@ -143,6 +143,10 @@ def check_parameters(req: AuthorizationRequest, duplicated: set[str]) -> None:
     allowed = set(req.client.scopes)
     req.scopes = [s for s in dict.fromkeys(scopes) if s in allowed]
     check_pkce(req)
+    jkt = req.params.get("dpop_jkt")
+    if jkt is not None and not dpop.JKT_RE.fullmatch(jkt):
+        # RFC 9449 §10: the SHA-256 JWK thumbprint of the key the client will prove at /token.
+        _fail(req, "invalid_request", "invalid dpop_jkt")
     nonce = p.get("nonce")
     if nonce is not None and len(nonce) > cfg["max_state_length"]:
         _fail(req, "invalid_request", "nonce is too long")
@@ -280,6 +284,7 @@ def issue_code(req: AuthorizationRequest, person: Person, session: Session, inte
             sid=session.sid,
             max_age_sent=req.max_age is not None,
             expires_at=now + cfg["authorization_code_ttl"],
+            dpop_jkt=req.params.get("dpop_jkt"),
         )
     )
     # Back-Channel Logout §2.5: the RPs of this session are told when it ends.

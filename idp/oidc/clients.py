@@ -37,7 +37,7 @@ FIELDS = {
     "post_logout_redirect_uris", "token_endpoint_auth_method", "client_secret_hash", "jwks",
     "grant_types", "scopes", "claims", "subject_type", "sector_identifier",
     "id_token_signed_response_alg", "disabled", "identity_assurance", "document_types", "document_file",
-    "backchannel_logout_uri", "backchannel_logout_session_required",
+    "backchannel_logout_uri", "backchannel_logout_session_required", "dpop_bound_access_tokens",
 }
 
 
@@ -185,6 +185,10 @@ def validate_registration(raw: dict[str, Any], source: str) -> dict:
     if not isinstance(identity_assurance, bool):
         raise RegistrationError(source, "identity_assurance", "must be true or false")
     backchannel_uri, backchannel_sid = _backchannel_fields(source, raw)
+    # RFC 9449 §5.2: tokens only with a DPoP proof (high-assurance services; SECURITY.md T69).
+    dpop_bound = raw.get("dpop_bound_access_tokens", False)
+    if not isinstance(dpop_bound, bool):
+        raise RegistrationError(source, "dpop_bound_access_tokens", "must be true or false")
 
     return {
         "client_id": cid,
@@ -210,6 +214,7 @@ def validate_registration(raw: dict[str, Any], source: str) -> dict:
         "document_file": document_file,
         "backchannel_logout_uri": backchannel_uri,
         "backchannel_logout_session_required": backchannel_sid,
+        "dpop_bound_access_tokens": dpop_bound,
     }
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 
 from idp.authn import acr
-from idp.oidc import authorize, claims, clients, server
+from idp.oidc import authorize, claims, clients, dpop, server
 
 
 def metadata(issuer: str, signing_algs: list[str]) -> dict:
@@ -30,6 +30,8 @@ def metadata(issuer: str, signing_algs: list[str]) -> dict:
         "revocation_endpoint_auth_methods_supported": list(server.AUTH_METHODS),
         "introspection_endpoint_auth_methods_supported": list(server.AUTH_METHODS),
         "code_challenge_methods_supported": ["S256"],
+        # RFC 9449 §5.1: sender-constrained tokens for clients that send DPoP proofs.
+        "dpop_signing_alg_values_supported": list(dpop.ALGS),
         "claims_supported": ["sub", "iss", "aud", "exp", "iat", "auth_time", "acr", "amr", "sid", "nonce", "azp", "at_hash", *claims.ALL_CLAIMS],
         "claims_parameter_supported": True,
         "request_parameter_supported": False,

@@ -32,7 +32,7 @@ from idp.documents import grants, types
 from idp.extensions import csrf
 from idp.keys import store
 from idp.oidc import claims as claims_svc
-from idp.oidc import tokens
+from idp.oidc import resource
 from idp.oidc.views import JSON_NO_STORE, _bearer_error, bp
 
 PATH = "/claims/documents"
@@ -55,13 +55,9 @@ def document_scope_codes(scope: str) -> set[str]:
 @bp.get(PATH)
 @csrf.exempt
 def claims_documents():
-    auth = request.headers.get("Authorization", "")
-    value = auth[7:].strip() if auth[:7].lower() == "bearer " else None
-    if not value:
-        return _bearer_error(401, None)
-    found = tokens.resource_context(value)
-    if found is None:
-        return _bearer_error(401, "invalid_token", "The access token is invalid or expired")
+    found = resource.authenticate(current_app.config["IDP"]["issuer"] + PATH)
+    if isinstance(found, Response):
+        return found
     at, person, client = found
     codes = document_scope_codes(at.scope) & set(client.document_types or [])
     wanted = request.args.get("type")
@@ -113,15 +109,11 @@ def claims_document_file(link_id: str):
     import json
     import logging
 
-    from idp.documents import links, services, storage
+    from idp.documents import links, origin, services, storage
 
-    auth = request.headers.get("Authorization", "")
-    value = auth[7:].strip() if auth[:7].lower() == "bearer " else None
-    if not value:
-        return _bearer_error(401, None)
-    found = tokens.resource_context(value)
-    if found is None:
-        return _bearer_error(401, "invalid_token", "The access token is invalid or expired")
+    found = resource.authenticate(f"{origin.base_url()}{PATH}/files/{link_id}")
+    if isinstance(found, Response):
+        return found
     at, person, client = found
     codes = document_scope_codes(at.scope) & set(client.document_types or [])
     if not codes:

@@ -52,6 +52,8 @@ class Client(db.Model, ClientMixin):
     # Document types it may ask for (scopes doc:<code>), and whether with the files.
     document_types: Mapped[list] = mapped_column(JSON, default=list)
     document_file: Mapped[bool] = mapped_column(Boolean, default=False)
+    # RFC 9449 §5.2: every access token of this client must be DPoP-bound.
+    dpop_bound_access_tokens: Mapped[bool] = mapped_column(Boolean, default=False)
     source: Mapped[str] = mapped_column(String(500), default="")
     updated_at: Mapped[int] = mapped_column(BigInteger)
 
@@ -119,6 +121,9 @@ class AuthorizationCode(db.Model):
     redeemed_at: Mapped[int | None] = mapped_column(BigInteger)
     # The token family the redemption created, revoked if the code is replayed.
     family_id: Mapped[str | None] = mapped_column(String(43))
+    # RFC 9449 §10: the `dpop_jkt` of the authorization request; the token request's proof
+    # must use that key.
+    dpop_jkt: Mapped[str | None] = mapped_column(String(64))
 
     # -- Authlib AuthorizationCodeMixin ---------------------------------------------------
     def get_redirect_uri(self):
@@ -160,6 +165,8 @@ class RefreshToken(db.Model):
     last_used_at: Mapped[int] = mapped_column(BigInteger)
     rotated_at: Mapped[int | None] = mapped_column(BigInteger)
     revoked_at: Mapped[int | None] = mapped_column(BigInteger)
+    # RFC 9449 §5: refresh tokens of public clients are bound to the DPoP key (thumbprint).
+    dpop_jkt: Mapped[str | None] = mapped_column(String(64))
 
     def is_usable(self, now: int, cfg: dict) -> bool:
         """Not revoked, not rotated away, within its absolute and idle lifetimes."""
@@ -191,6 +198,8 @@ class AccessToken(db.Model, TokenMixin):
     issued_at: Mapped[int] = mapped_column(BigInteger)
     expires_at: Mapped[int] = mapped_column(BigInteger)
     revoked_at: Mapped[int | None] = mapped_column(BigInteger)
+    # RFC 9449: the JWK SHA-256 thumbprint (RFC 7638) the token is bound to, or None (Bearer).
+    dpop_jkt: Mapped[str | None] = mapped_column(String(64))
 
     def check_client(self, client):
         return self.client_id == client.client_id

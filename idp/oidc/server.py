@@ -10,13 +10,14 @@ import json
 import logging
 
 from authlib.integrations.flask_oauth2 import AuthorizationServer
+from authlib.oauth2.base import OAuth2Error
 from authlib.oauth2.rfc6749 import grants
-from authlib.oauth2.rfc6749.errors import InvalidClientError
+from authlib.oauth2.rfc6749.errors import InvalidClientError, InvalidGrantError
 from authlib.oauth2.rfc7009 import RevocationEndpoint
 from authlib.oauth2.rfc7523 import JWTBearerClientAssertion
 from authlib.oauth2.rfc7636 import CodeChallenge
 from authlib.oauth2.rfc7662 import IntrospectionEndpoint
-from flask import current_app
+from flask import current_app, g
 from joserfc.jwk import KeySet
 from sqlalchemy.exc import IntegrityError
 
@@ -54,6 +55,35 @@ class S256CodeChallenge(CodeChallenge):
 
     def __call__(self, grant):
         grant.register_hook("after_validate_token_request", self.validate_code_verifier)
+
+
+class InvalidDPoPProofError(OAuth2Error):
+    error = "invalid_dpop_proof"  # RFC 9449 §5
+
+
+def request_jkt() -> str | None:
+    """Thumbprint of the key of this token request's verified DPoP proof (views.token)."""
+    return g.get("dpop_jkt")
+
+
+class DPoPBinding:
+    """RFC 9449 at the token endpoint, once the grant has found its code or refresh token:
+    a client registered with `dpop_bound_access_tokens` must send a proof (§5.2); a code
+    requested with `dpop_jkt` (§10) and a bound refresh token (§5) need the same key."""
+
+    def __call__(self, grant):
+        grant.register_hook("before_create_token_response", self.check)
+
+    def check(self, grant):
+        jkt = request_jkt()
+        request = grant.request
+        if jkt is None and request.client.dpop_bound_access_tokens:
+            raise InvalidDPoPProofError("A DPoP proof is required for this client")
+        code, refresh = request.authorization_code, request.refresh_token
+        if code is not None and code.dpop_jkt is not None and code.dpop_jkt != jkt:
+            raise InvalidGrantError("The DPoP proof key does not match the dpop_jkt of the authorization request")
+        if refresh is not None and refresh.dpop_jkt is not None and refresh.dpop_jkt != jkt:
+            raise InvalidGrantError("The DPoP proof key does not match the refresh token")
 
 
 class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
@@ -255,6 +285,11 @@ class Introspection(_TokenLookup, IntrospectionEndpoint):
             "exp": token.expires_at,
             "token_type": "refresh_token" if isinstance(token, RefreshToken) else "Bearer",
         }
+        if token.dpop_jkt is not None:
+            # RFC 9449 §6.2: the key the token is bound to.
+            payload["cnf"] = {"jkt": token.dpop_jkt}
+            if not isinstance(token, RefreshToken):
+                payload["token_type"] = "DPoP"
         if person is not None and client is not None:
             payload["sub"] = claims_svc.subject(person, client)
         return payload
@@ -262,7 +297,7 @@ class Introspection(_TokenLookup, IntrospectionEndpoint):
 
 def _generate_bearer_token(grant_type, client, user=None, scope=None, expires_in=None, include_refresh_token=True):
     token = {
-        "token_type": "Bearer",
+        "token_type": "DPoP" if request_jkt() is not None else "Bearer",
         "access_token": tokens.new_token(),
         "expires_in": _cfg()["access_token_ttl"],
     }
@@ -299,6 +334,7 @@ def _save_token(token, request):
             sid=source.sid if source is not None else None,
             issued_at=now,
             expires_at=now + cfg["access_token_ttl"],
+            dpop_jkt=request_jkt(),
         )
     )
     if "refresh_token" in token:
@@ -325,6 +361,9 @@ def _save_token(token, request):
                 issued_at=now,
                 expires_at=expires_at,
                 last_used_at=now,
+                # RFC 9449 §5: a public client's refresh token is bound to its DPoP key
+                # (a confidential client's is bound by client authentication).
+                dpop_jkt=request_jkt() if request.client.is_public else None,
             )
         )
     # No commit here: the token view commits once, after the ID token is added.
@@ -345,9 +384,9 @@ def create_server(app) -> AuthorizationServer:
     server.init_app(app, query_client=clients_svc.get_client_cached, save_token=_save_token)
     server.register_token_generator("default", _generate_bearer_token)
     server.register_client_auth_method("private_key_jwt", PrivateKeyJWT())
-    server.register_grant(AuthorizationCodeGrant, [S256CodeChallenge(required=True), OpenIDCode()])
-    server.register_grant(RefreshTokenGrant, [OpenIDCode()])
-    server.register_grant(ClientCredentialsGrant)
+    server.register_grant(AuthorizationCodeGrant, [S256CodeChallenge(required=True), OpenIDCode(), DPoPBinding()])
+    server.register_grant(RefreshTokenGrant, [OpenIDCode(), DPoPBinding()])
+    server.register_grant(ClientCredentialsGrant, [DPoPBinding()])
     server.register_endpoint(Revocation)
     server.register_endpoint(Introspection)
     return server

@@ -38,7 +38,7 @@ from idp.notify.services import DeliveryError
 from idp.oidc import authorize as authz
 from idp.oidc import claims as claims_svc
 from idp.oidc import clients as clients_svc
-from idp.oidc import id_token, tokens
+from idp.oidc import dpop, id_token, resource
 from idp.web import CSP, browser_id, client_address, error_page
 from idp.web import current_language as _locale
 from idp.web.messages import MESSAGES
@@ -441,6 +441,14 @@ def describe_request(req: authz.AuthorizationRequest) -> list[str]:
 @bp.post("/token")
 @csrf.exempt
 def token():
+    # RFC 9449 §5: a DPoP proof binds what is issued to the client's key (server.DPoPBinding).
+    try:
+        proof = dpop.header_value(request.headers)
+        if proof is not None:
+            g.dpop_jkt = dpop.check_proof(proof, method="POST", uri=current_app.config["IDP"]["issuer"] + "/token")
+    except dpop.DPoPError as exc:
+        body = {"error": "invalid_dpop_proof", "error_description": str(exc)}
+        return Response(current_app.json.dumps(body), status=400, mimetype="application/json", headers=JSON_NO_STORE)
     response = _server().create_token_response()
     # One commit for everything the grant wrote (tokens, rotation, last use).
     if response.status_code == 200 and db.session.get_bind().dialect.name == "postgresql":
@@ -465,38 +473,16 @@ def introspect():
     return _server().create_endpoint_response("introspection")
 
 
-def _bearer_error(status: int, error: str | None, description: str | None = None) -> Response:
-    challenge = 'Bearer realm="satuakun"'
-    body = {}
-    if error:
-        challenge += f', error="{error}"'
-        body = {"error": error}
-        if description:
-            challenge += f', error_description="{description}"'
-            body["error_description"] = description
-    return Response(
-        current_app.json.dumps(body) if body else "",
-        status=status,
-        mimetype="application/json",
-        headers={"WWW-Authenticate": challenge, **JSON_NO_STORE},
-    )
+_bearer_error = resource.error
 
 
 @bp.route("/userinfo", methods=["GET", "POST"])
 @csrf.exempt
 def userinfo():
-    # RFC 6750 §2.1 header; §2.2 form body on POST.
-    auth = request.headers.get("Authorization", "")
-    value = None
-    if auth[:7].lower() == "bearer ":
-        value = auth[7:].strip()
-    elif request.method == "POST" and "access_token" in request.form:
-        value = request.form["access_token"]
-    if not value:
-        return _bearer_error(401, None)
-    found = tokens.resource_context(value)
-    if found is None:
-        return _bearer_error(401, "invalid_token", "The access token is invalid or expired")
+    # RFC 6750 §2.1 header or §2.2 form body on POST; RFC 9449 DPoP for bound tokens.
+    found = resource.authenticate(current_app.config["IDP"]["issuer"] + "/userinfo", allow_form=True)
+    if isinstance(found, Response):
+        return found
     at, person, client = found
     scopes = set(at.scope.split())
     if "openid" not in scopes:

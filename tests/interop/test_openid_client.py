@@ -5,7 +5,9 @@ One run of node/rp.mjs does discovery, the code flow with PKCE S256 + state + no
 ID token validation (signature via JWKS, iss, aud, azp, exp, nonce; at_hash checked by
 the script), UserInfo, refresh, revocation (RFC 7009), RP-initiated logout and a
 prompt=none request after it; with a client_secret_basic client (ES256 ID tokens,
-pairwise sub) and a private_key_jwt client (RS256 ID tokens, public sub). The script
+pairwise sub) and a private_key_jwt client (RS256 ID tokens, public sub); then DPoP
+(RFC 9449) with a public client registered `dpop_bound_access_tokens`: dpop_jkt, bound
+code exchange, UserInfo with and without the key, bound refresh. The script
 prints one JSON line per step; the tests below assert on them, one test per step.
 
 Needs `node` and `npm ci` in tests/interop/node (scripts/test.sh does that).
@@ -34,14 +36,18 @@ NAME = "Siti Interop Rahayu"
 REDIRECT_BASIC = "http://127.0.0.1:9/cb-basic"
 REDIRECT_PKJWT = "http://127.0.0.1:9/cb-pkjwt"
 POST_LOGOUT = "http://127.0.0.1:9/logged-out"
+REDIRECT_DPOP = "http://127.0.0.1:9/cb-dpop"
 BASIC_ID = "interop-basic"
 PKJWT_ID = "interop-pkjwt"
+DPOP_ID = "interop-dpop"
 
 
 def _toml_value(value) -> str:
     """TOML for str / list / dict values (JSON strings of ASCII are TOML basic strings)."""
     if isinstance(value, dict):
         return "{ " + ", ".join(f"{k} = {_toml_value(v)}" for k, v in value.items()) + " }"
+    if isinstance(value, bool):
+        return "true" if value else "false"
     if isinstance(value, list):
         return "[" + ", ".join(_toml_value(v) for v in value) + "]"
     assert isinstance(value, str) and value.isascii()
@@ -106,6 +112,13 @@ def run(tmp_path_factory):
         "id_token_signed_response_alg": "RS256",
     })
 
+    _write_client(clients_dir, {
+        **_common(DPOP_ID, REDIRECT_DPOP),
+        "token_endpoint_auth_method": "none",
+        "dpop_bound_access_tokens": True,
+        "id_token_signed_response_alg": "ES256",
+    })
+
     server = live.start(base / "server", clients_dir)
     try:
         password = "Interop-" + secrets.token_urlsafe(12)
@@ -125,6 +138,7 @@ def run(tmp_path_factory):
                 "client_id": PKJWT_ID, "private_jwk": key.as_dict(private=True), "redirect_uri": REDIRECT_PKJWT,
                 "alg": "RS256",
             },
+            "dpop": {"client_id": DPOP_ID, "redirect_uri": REDIRECT_DPOP, "alg": "ES256"},
         }
         proc = subprocess.run(check=False, args=
             ["node", "rp.mjs"], cwd=NODE_DIR, env={**os.environ, "RP_CONFIG": json.dumps(config)},
@@ -296,6 +310,32 @@ def test_prompt_none_after_logout_is_login_required(run):
     # openid-client checked state and iss, then surfaced the error response.
     err = s["library_error"]
     assert err and err["name"] == "AuthorizationResponseError" and err["error"] == "login_required", err
+
+
+# -- DPoP (RFC 9449) through openid-client's own DPoP support ---------------------------------------
+def test_dpop_code_flow_binds_tokens(run):
+    s = step(run, "dpop_code_flow")
+    assert "ES256" in s["dpop_signing_alg_values_supported"]
+    assert s["token_type"].lower() == "dpop" and s["has_refresh_token"] and s["has_id_token"]
+    assert s["id_token_claims"]["aud"] in (DPOP_ID, [DPOP_ID])
+
+
+def test_dpop_userinfo_needs_the_key(run):
+    s = step(run, "dpop_userinfo")
+    assert s["body"]["sub"]
+    stolen = s["stolen"]
+    assert stolen["status"] == 401 and stolen["www_authenticate"].startswith("DPoP ")
+    assert 'error="invalid_token"' in stolen["www_authenticate"]
+    other = s["other_key"]
+    assert other["status"] == 401 and 'error="invalid_token"' in (other["www_authenticate"] or "")
+
+
+def test_dpop_refresh_is_bound_for_a_public_client(run):
+    s = step(run, "dpop_refresh")
+    assert s["token_type"].lower() == "dpop" and s["userinfo_sub"]
+    # This client is registered with dpop_bound_access_tokens: no proof, no tokens (§5.2).
+    err = s["refresh_without_key_error"]
+    assert err is not None and err.get("error") == "invalid_dpop_proof", err
 
 
 def test_rp_script_completed(run):

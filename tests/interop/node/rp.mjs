@@ -6,7 +6,8 @@
 //     "issuer": "http://127.0.0.1:PORT",
 //     "citizen": {"nik": "...", "password": "..."},
 //     "basic": {"client_id", "client_secret", "redirect_uri", "post_logout_redirect_uri", "alg"},
-//     "pkjwt": {"client_id", "private_jwk", "redirect_uri", "alg"}
+//     "pkjwt": {"client_id", "private_jwk", "redirect_uri", "alg"},
+//     "dpop": {"client_id", "redirect_uri", "alg"}   (public client, dpop_bound_access_tokens)
 //   }
 // Output: one JSON line per step, {"step": NAME, "ok": true, ...observations}. The
 // assertions live in the Python test; this script fails (exit 1, last line
@@ -427,6 +428,73 @@ await step('prompt_none_after_logout', async () => {
     state_echoed: params.state === state,
     library_error: libraryError,
   };
+});
+
+// -- DPoP (RFC 9449): a public client whose tokens are bound to its key --------------------------
+const dpopClient = cfg.dpop;
+let dpopConfig;
+let dpopHandle;
+let dpopRun;
+await step('dpop_code_flow', async () => {
+  dpopConfig = await configFor(dpopClient, client.None());
+  const md = dpopConfig.serverMetadata();
+  dpopHandle = client.getDPoPHandle(dpopConfig, await client.randomDPoPKeyPair('ES256'));
+  const jkt = await dpopHandle.calculateThumbprint();
+  const codeVerifier = client.randomPKCECodeVerifier();
+  const state = client.randomState();
+  const nonce = client.randomNonce();
+  const authUrl = client.buildAuthorizationUrl(dpopConfig, {
+    redirect_uri: dpopClient.redirect_uri,
+    scope: 'openid profile',
+    code_challenge: await client.calculatePKCECodeChallenge(codeVerifier),
+    code_challenge_method: 'S256',
+    state,
+    nonce,
+    dpop_jkt: jkt, // RFC 9449 §10: the code can only be redeemed with this key
+  });
+  const front = await browserAuthorize(authUrl);
+  const tokens = await client.authorizationCodeGrant(dpopConfig, front.callback, {
+    pkceCodeVerifier: codeVerifier,
+    expectedState: state,
+    expectedNonce: nonce,
+    idTokenExpected: true,
+  }, undefined, { DPoP: dpopHandle });
+  dpopRun = { tokens };
+  return {
+    dpop_signing_alg_values_supported: md.dpop_signing_alg_values_supported ?? null,
+    ...tokenSummary(tokens),
+  };
+});
+const dpopSub = dpopRun.tokens.claims().sub;
+
+await step('dpop_userinfo', async () => {
+  const body = await client.fetchUserInfo(dpopConfig, dpopRun.tokens.access_token, dpopSub, { DPoP: dpopHandle });
+  // The same token without the key (a copy in an attacker's hands): as a bearer token.
+  const stolen = await userinfoOutcome(dpopConfig, dpopRun.tokens.access_token, dpopSub);
+  // And with a proof from another key.
+  const otherHandle = client.getDPoPHandle(dpopConfig, await client.randomDPoPKeyPair('ES256'));
+  let otherKey;
+  try {
+    await client.fetchUserInfo(dpopConfig, dpopRun.tokens.access_token, dpopSub, { DPoP: otherHandle });
+    otherKey = { status: 200 };
+  } catch (err) {
+    otherKey = { status: err?.response?.status ?? err?.status ?? null, error: describe(err),
+      www_authenticate: err?.response?.headers?.get?.('www-authenticate') ?? null };
+  }
+  return { body, stolen, other_key: otherKey };
+});
+
+await step('dpop_refresh', async () => {
+  const refreshed = await client.refreshTokenGrant(dpopConfig, dpopRun.tokens.refresh_token, undefined, { DPoP: dpopHandle });
+  const ui = await client.fetchUserInfo(dpopConfig, refreshed.access_token, dpopSub, { DPoP: dpopHandle });
+  // The rotated refresh token is bound to the key: without it, refresh fails.
+  let withoutKey = null;
+  try {
+    await client.refreshTokenGrant(dpopConfig, refreshed.refresh_token);
+  } catch (err) {
+    withoutKey = describe(err);
+  }
+  return { ...tokenSummary(refreshed), userinfo_sub: ui.sub, refresh_without_key_error: withoutKey };
 });
 
 emit({ step: 'done', ok: true });

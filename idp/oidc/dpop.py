@@ -1,0 +1,162 @@
+"""DPoP proofs (RFC 9449): sender-constrained access tokens.
+
+A client that sends a `DPoP` header to the token endpoint gets tokens bound to the key in
+its proof (token_type "DPoP"); it must then present, with each such token, a fresh proof
+signed by the same key (`Authorization: DPoP <token>` + `DPoP: <proof>` with `ath`).
+A client registered with `dpop_bound_access_tokens = true` gets nothing without a proof.
+
+`check_proof` performs every check of RFC 9449 §4.3: one header, a compact JWS with
+`typ` dpop+jwt, an asymmetric `alg` we support, a public `jwk` (no private members) that
+verifies the signature, `jti`/`htm`/`htu`/`iat` present and matching the request, `iat`
+within the accepted window, `ath` when a token comes with it, and `jti` never seen before
+(within the window, shared by every node through the database, so a replay to another
+node fails as well). JOSE parsing and verification are joserfc's.
+
+Server-provided nonces (§8) are not issued: freshness rests on the `iat` window and the
+replay store.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import re
+import warnings
+from urllib.parse import urlsplit
+
+from joserfc import jws
+from joserfc.errors import JoseError, SecurityWarning
+from joserfc.jwk import ECKey, OKPKey, RSAKey
+from joserfc.jws import JWSRegistry
+from sqlalchemy.exc import IntegrityError
+
+from idp import clock
+from idp.extensions import db
+
+# Asymmetric algorithms only (§4.3 item 5); advertised as dpop_signing_alg_values_supported.
+ALGS = ("ES256", "ES384", "PS256", "RS256", "Ed25519", "EdDSA")  # EdDSA: pre-RFC 9864 name
+_KEY_TYPES = {"EC": ECKey, "RSA": RSAKey, "OKP": OKPKey}
+_PRIVATE_MEMBERS = {"d", "p", "q", "dp", "dq", "qi", "oth", "k"}
+MAX_PROOF_LENGTH = 8192
+MAX_AGE = 300  # seconds a proof stays acceptable after its iat
+MAX_SKEW = 60  # seconds a proof's iat may lie in the future (client clocks)
+JKT_RE = re.compile(r"[A-Za-z0-9_-]{43}")
+
+# joserfc's default header limit (512 bytes) is below an RSA public jwk in the header.
+_REGISTRY = JWSRegistry(algorithms=list(ALGS))
+_REGISTRY.max_header_length = 4096
+
+
+class DPoPError(Exception):
+    """A proof failed a check. ``str()`` is the public error_description."""
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def ath(access_token: str) -> str:
+    """§4.2: base64url(SHA-256(ASCII access token))."""
+    return _b64(hashlib.sha256(access_token.encode()).digest())
+
+
+def _normalise(uri: str) -> tuple[str, str, int | None, str] | None:
+    """RFC 3986 §6.2.2/6.2.3 comparison form without query and fragment (§4.3 item 9)."""
+    try:
+        parts = urlsplit(uri)
+        port = parts.port
+    except ValueError:
+        return None
+    scheme = parts.scheme.lower()
+    if scheme not in ("http", "https") or not parts.hostname:
+        return None
+    if port == {"http": 80, "https": 443}[scheme]:
+        port = None
+    return scheme, parts.hostname.lower(), port, parts.path or "/"
+
+
+def header_value(headers) -> str | None:
+    """The one `DPoP` header, None if absent; more than one is an error (§4.3 item 1)."""
+    values = headers.getlist("DPoP")
+    if not values:
+        return None
+    if len(values) > 1:
+        raise DPoPError("Exactly one DPoP header is allowed")
+    return values[0]
+
+
+def check_proof(proof: str, *, method: str, uri: str, access_token: str | None = None) -> str:
+    """Verify a DPoP proof for a request; record its jti. Returns the key's thumbprint (jkt).
+
+    The caller commits nothing: the jti is written and committed here, on its own, so a
+    replay fails even if the request it came with fails later."""
+    if not isinstance(proof, str) or not proof or len(proof) > MAX_PROOF_LENGTH:
+        raise DPoPError("The DPoP proof is missing or too long")
+    try:
+        unverified = jws.extract_compact(proof.encode("ascii"), registry=_REGISTRY)
+    except (JoseError, ValueError, UnicodeError):
+        raise DPoPError("The DPoP proof is not a compact JWS") from None
+    header = unverified.headers()
+    if header.get("typ") != "dpop+jwt":
+        raise DPoPError("The DPoP proof must have typ dpop+jwt")
+    alg = header.get("alg")
+    if alg not in ALGS:
+        raise DPoPError("The DPoP proof alg is not supported")
+    jwk = header.get("jwk")
+    if not isinstance(jwk, dict) or jwk.get("kty") not in _KEY_TYPES:
+        raise DPoPError("The DPoP proof must carry a public jwk")
+    if _PRIVATE_MEMBERS & set(jwk):
+        raise DPoPError("The DPoP proof jwk must not contain private key material")
+    try:
+        key = _KEY_TYPES[jwk["kty"]].import_key(jwk)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", SecurityWarning)  # the EdDSA name (RFC 9864)
+            verified = jws.deserialize_compact(proof, key, algorithms=[alg], registry=_REGISTRY)
+        claims = json.loads(verified.payload)
+    except (JoseError, ValueError, TypeError, KeyError):
+        raise DPoPError("The DPoP proof signature is invalid") from None
+    if not isinstance(claims, dict):
+        raise DPoPError("The DPoP proof payload is not a JSON object")
+
+    jti, htm, htu, iat = (claims.get(k) for k in ("jti", "htm", "htu", "iat"))
+    if not isinstance(jti, str) or not 1 <= len(jti) <= 256:
+        raise DPoPError("The DPoP proof jti is missing or invalid")
+    if htm != method:
+        raise DPoPError("The DPoP proof htm does not match the request")
+    if not isinstance(htu, str) or _normalise(htu) is None or _normalise(htu) != _normalise(uri):
+        raise DPoPError("The DPoP proof htu does not match the request")
+    if not isinstance(iat, int) or isinstance(iat, bool):
+        raise DPoPError("The DPoP proof iat is missing or invalid")
+    now = clock.now()
+    if iat > now + MAX_SKEW or iat < now - MAX_AGE:
+        raise DPoPError("The DPoP proof is not fresh")
+    if access_token is not None and claims.get("ath") != ath(access_token):
+        raise DPoPError("The DPoP proof ath does not match the access token")
+
+    jkt = key.thumbprint()
+    _remember(jkt, jti, now + MAX_AGE + MAX_SKEW)
+    return jkt
+
+
+def _remember(jkt: str, jti: str, expires_at: int) -> None:
+    """A proof is used once (§11.1), on whichever node sees it first."""
+    from idp.oidc.models import UsedJti
+    from idp.oidc.tokens import hash_secret
+
+    db.session.add(UsedJti(key=hash_secret(f"dpop\x00{jkt}\x00{jti}"), expires_at=expires_at))
+    try:
+        db.session.commit()
+    except IntegrityError:
+        db.session.rollback()
+        raise DPoPError("The DPoP proof was already used") from None
+
+
+def challenge(error: str | None = None, description: str | None = None) -> str:
+    """A `WWW-Authenticate: DPoP ...` challenge (§7.1)."""
+    value = f'DPoP algs="{" ".join(ALGS)}"'
+    if error:
+        value += f', error="{error}"'
+        if description:
+            value += f', error_description="{description}"'
+    return value
