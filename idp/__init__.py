@@ -82,6 +82,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     web_init(app)
 
     from idp.account import documents as _account_documents  # noqa: F401  (vault pages on the account blueprint)
+    from idp.account import profile as _account_profile  # noqa: F401  (corrections, T94)
     from idp.account.views import bp as account_bp
     from idp.counter.views import activation_bp
     from idp.counter.views import bp as counter_bp

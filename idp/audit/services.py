@@ -47,6 +47,8 @@ class EventTag(str, enum.Enum):
     CONSENT_DENIED = "account:consent:denied"
     CONSENT_WITHDRAWN = "account:consent:withdrawn"
     CONTACT_CHANGED = "account:contact:changed"
+    IDENTITY_CORRECTED = "account:identity:corrected"
+    ADDRESS_CHANGED = "account:address:changed"
     # UU PDP (T93, T94): the citizen took a copy of their data; deleted their account.
     DATA_EXPORTED = "account:data:exported"
     ACCOUNT_DELETED = "account:person:deleted"
