@@ -11,6 +11,7 @@ import click
 from idp import config as config_mod
 from idp.counter.cli import officers as officers_group
 from idp.oidc.backchannel_cli import backchannel as backchannel_group
+from idp.privacy.cli import privacy as privacy_group
 from idp.registry.cli import registry as registry_group
 
 EXIT_FAILED = 1
@@ -540,6 +541,7 @@ def keys_rewrap(as_json):
 main.add_command(registry_group)
 main.add_command(officers_group)
 main.add_command(backchannel_group)
+main.add_command(privacy_group)
 
 if __name__ == "__main__":
     main()

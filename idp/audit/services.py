@@ -52,6 +52,12 @@ class EventTag(str, enum.Enum):
     # UU PDP (T93, T94): the citizen took a copy of their data; deleted their account.
     DATA_EXPORTED = "account:data:exported"
     ACCOUNT_DELETED = "account:person:deleted"
+    # Operator privacy tooling (idp/privacy): breach drill (T96), manual data access (T93).
+    BREACH_ASSESSED = "privacy:breach:assessed"
+    BREACH_NOTIFIED = "privacy:breach:notified"
+    BREACH_REPORTED = "privacy:breach:reported"
+    DATA_EXPORTED_BY_OPERATOR = "privacy:data:exported"
+    DATA_EXPORT_NO_ACCOUNT = "privacy:data:no_account"
     CODE_REUSED = "oidc:code:reused"
     REFRESH_REUSED = "oidc:refresh_token:reused"
     TOKEN_REVOKED = "oidc:token:revoked"

@@ -73,6 +73,15 @@ TEMPLATES = {
 }
 
 
+# Letters: kinds whose body is a plain-text Jinja template, templates/notify/<kind>.txt,
+# written in both languages (``locale`` only decides which comes first). For notices that
+# are reviewed as a whole document (a legal notice, UU PDP Art. 46) and must be read by
+# citizens whose language we do not store. The subject carries both languages too.
+LETTERS = {
+    "breach_notice": "SatuAkun: Pemberitahuan insiden data pribadi / Personal data breach notice",
+}
+
+
 def _backend(channel: str):
     cfg = current_app.config["IDP"]
     name = cfg["notify_email_backend"] if channel == "email" else cfg["notify_sms_backend"]
@@ -84,6 +93,9 @@ def _backend(channel: str):
 
 
 def render(kind: str, locale: str, **params) -> tuple[str, str]:
+    if kind in LETTERS:
+        template = current_app.jinja_env.get_template(f"notify/{kind}.txt")  # .txt: not HTML-escaped
+        return LETTERS[kind], template.render(locale=locale, **params).strip() + "\n"
     subject, body = TEMPLATES[kind]
     with force_locale(locale):
         return str(subject), str(body) % params if params else str(body)

@@ -1,0 +1,1 @@
+"""Operator privacy tooling: breach drill (SECURITY.md T96) and manual data access (T93)."""
