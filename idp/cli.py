@@ -10,6 +10,7 @@ import click
 
 from idp import config as config_mod
 from idp.counter.cli import officers as officers_group
+from idp.documents.cli import documents as documents_group
 from idp.oidc.backchannel_cli import backchannel as backchannel_group
 from idp.privacy.cli import privacy as privacy_group
 from idp.registry.cli import registry as registry_group
@@ -542,6 +543,7 @@ main.add_command(registry_group)
 main.add_command(officers_group)
 main.add_command(backchannel_group)
 main.add_command(privacy_group)
+main.add_command(documents_group)
 
 if __name__ == "__main__":
     main()

@@ -30,6 +30,10 @@ def _positive_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and value > 0
 
 
+def _positive_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0
+
+
 def _bool(value: Any) -> bool:
     return isinstance(value, bool)
 
@@ -199,6 +203,19 @@ SETTINGS: dict[str, Setting] = {
     # Origin that serves document files (SECURITY.md T70), e.g. "https://berkas.satuakun.go.id":
     # a host of its own, where nothing else of the provider answers. Empty: the issuer's origin.
     "document_files_origin": Setting("", _str, "an https origin (scheme://host[:port]) or empty"),
+    # Anti-virus scanning of document files (documents/scan.py, SECURITY.md T70): "clamd"
+    # (ClamAV's daemon) or "none" (scanning off: files are marked skipped and still released
+    # to services; a warning at start-up outside debug). The default keeps a development
+    # setup working without clamd; production sets "clamd".
+    "document_scanner": Setting("none", lambda v: v in ("none", "clamd"), "'none' or 'clamd'"),
+    # clamd's TCPSocket (host:port, [v6]:port) or LocalSocket (an absolute path).
+    "clamd_address": Setting("127.0.0.1:3310", _str, "host:port or an absolute unix socket path"),
+    "clamd_connect_timeout": Setting(2, _positive_number, "a positive number of seconds"),
+    # Deadline of one scan after connecting (sending, scanning, reply). An upload whose scan
+    # does not finish in time is stored as pending, released once `idp documents scan` passes it.
+    "clamd_timeout": Setting(15, _positive_number, "a positive number of seconds"),
+    # clamd's StreamMaxLength (25M unless clamd.conf says otherwise); at least document_max_bytes.
+    "clamd_stream_max_bytes": Setting(26214400, _positive_int, "a positive number of bytes"),
     # Back-channel logout (idp/oidc/backchannel.py): also deliver to private, loopback and
     # link-local addresses, and over http. Tests and local development only: an SSRF hole.
     "backchannel_allow_private": Setting(False, _bool, "true or false"),
@@ -252,6 +269,22 @@ def validate(cfg: dict[str, Any]) -> None:
     _validate_registry(cfg)
     _validate_document_store(cfg)
     _validate_document_files_origin(cfg)
+    _validate_document_scanner(cfg)
+
+
+def _validate_document_scanner(cfg: dict[str, Any]) -> None:
+    if cfg["document_scanner"] != "clamd":
+        return
+    from idp.documents.scan import parse_address
+
+    try:
+        parse_address(cfg["clamd_address"])
+    except ValueError as exc:
+        raise ConfigError(f"config key 'clamd_address': {exc}") from None
+    if cfg["clamd_stream_max_bytes"] < cfg["document_max_bytes"]:
+        # clamd would refuse every larger file: those documents would stay pending forever.
+        raise ConfigError("config key 'clamd_stream_max_bytes': must be at least document_max_bytes (raise "
+                          "StreamMaxLength in clamd.conf to match)")
 
 
 def _validate_document_files_origin(cfg: dict[str, Any]) -> None:

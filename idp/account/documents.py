@@ -34,11 +34,19 @@ MESSAGES = {
     "no_file": _l("Choose a file to upload."),
     "unknown_type": _l("Choose the kind of document."),
     "store": _l("The document could not be saved right now. Nothing was stored; please try again later."),
+    "infected": _l("The virus check found harmful content in this file, so it was not stored. Check your device "
+                   "with an antivirus program, then upload a clean copy of the document."),
     "registry_mismatch": _l("The population registry holds no record matching your NIK, name and date of birth. "
                             "Nothing was stored. An officer at an MPP counter can help."),
     "registry_unavailable": _l("The population registry cannot be reached right now. Nothing was stored; please try "
                                "again in a few minutes."),
     "registry_not_supported": _l("Taking documents from Dukcapil is not available yet. Nothing was stored."),
+}
+# Virus check of the file (documents/scan.py); clean and skipped show nothing.
+SCAN_STATUS = {
+    "pending": _l("Being checked for viruses: services receive the file only once the check is done."),
+    "infected": _l("Blocked: the virus check found harmful content in this file. No one can download it. "
+                   "Delete the document and upload a clean copy."),
 }
 PROVENANCE = {
     "uploaded": _l("Uploaded by you"),
@@ -66,6 +74,7 @@ def _page(person, *, chosen: types.DocumentType | None = None, values: dict | No
             "doc": doc, "type_name": _localized(doc_type, "name") if doc_type else doc.type_code,
             "provenance": PROVENANCE.get(doc.provenance, doc.provenance), "expired": services.is_expired(doc),
             "issuer": doc_type.issuer if doc_type else "",
+            "scan": SCAN_STATUS.get(doc.scan_status) if doc.blob_name else None,
         })
     return render_template(
         "account/documents.html", rows=rows, types=list(types.current().values()), chosen=chosen,
@@ -113,6 +122,9 @@ def upload_document():
     except validate.RefusedFileError as exc:
         log.info(json.dumps({"event": "document_refused", "reason": exc.reason}))
         return _page(person, chosen=chosen, values=values, error=MESSAGES["refused"], status=415)
+    except services.InfectedFileError:
+        # 422: a file of an accepted type, refused for what it holds (audited by the service).
+        return _page(person, chosen=chosen, values=values, error=MESSAGES["infected"], status=422)
     except services.QuotaExceededError as exc:
         return _page(person, chosen=chosen, values=values, error=MESSAGES[f"quota_{exc.which}"], status=413)
     except storage.BlobStoreError as exc:
@@ -154,7 +166,7 @@ def document_file(public_id: str):
     if session is None:
         return _login(url_for("account.documents"), reauth=False)
     doc = services.get_document(person.id, public_id)
-    if doc is None or not doc.blob_name:
+    if doc is None or not doc.blob_name or services.quarantined(doc):
         abort(404)
     if current_app.config["IDP"]["document_files_origin"]:
         # Files come only from their own origin, which never sees the session cookie: a

@@ -81,7 +81,9 @@ def _document(doc: Document) -> dict:
     })
     if doc.blob_name:
         entry["file"] = {"content_type": doc.content_type, "size": doc.size, "pages": doc.pages,
-                         "download": f"/account/documents/{doc.public_id}/file"}
+                         "download": f"/account/documents/{doc.public_id}/file",
+                         "virus_check": {"status": doc.scan_status, "checked_at": _time(doc.scanned_at),
+                                         "found": doc.scan_signature}}
     return entry
 
 

@@ -94,6 +94,10 @@ class EventTag(str, enum.Enum):
     DOCUMENT_GRANTED = "account:document_grant:granted"
     DOCUMENT_GRANT_WITHDRAWN = "account:document_grant:withdrawn"
     DOCUMENT_ISSUED = "account:document:issued"
+    # Anti-virus scanning (documents/scan.py, T70): an upload refused for malware; a stored
+    # file found infected later (`idp documents scan`) and withheld from everyone.
+    DOCUMENT_INFECTED_REFUSED = "account:document:infected_refused"
+    DOCUMENT_QUARANTINED = "operator:document:quarantined"
     COUNTER_DOCUMENT_VERIFIED = "counter:document:verified"
     COUNTER_DOCUMENT_REFUSED = "counter:document:refused"
     COUNTER_DOCUMENT_OPENED = "counter:document:opened"

@@ -154,8 +154,10 @@ def release(person_id: int, client_id: str, type_codes: set[str], *, kind: str) 
         elif doc.provenance == "issued":
             doc_type = types.get(doc.type_code)
             entry["verified"] = {"issuer": doc_type.issuer if doc_type else None, "time": _iso_time(doc.verified_at)}
-        if live[doc.type_code].include_file and doc.blob_name:
-            # The file only through a single-use link, never inline (documents/links.py).
+        if live[doc.type_code].include_file and services.file_releasable(doc):
+            # The file only through a single-use link, never inline (documents/links.py), and
+            # only once scanned clean (T70): a pending or quarantined file gets no link; its
+            # attributes are still released.
             from idp.documents import links
 
             entry["file"] = links.issue(doc, client_id, now)

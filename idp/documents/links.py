@@ -12,6 +12,9 @@ short-lived single-use link, and only where the grant includes the file").
   concurrent downloads exactly one wins, on every node (PostgreSQL or SQLite).
 - The grant is checked again at download time (no cache): a withdrawal between the claims
   answer and the download refuses the file (SECURITY.md T67).
+- Only a file scanned clean (or skipped while scanning is off) is linked or served, checked
+  again at download time: a file quarantined after its link was issued is refused (T70).
+  A quarantined (infected) file is not served to its owner either.
 - Every download is recorded in the citizen's access history (DocumentAccess kind "file").
 - With `document_files_origin` set, link URLs use that origin (idp/documents/origin.py),
   and the citizen's own download goes through an owner link too (client_id OWNER, served
@@ -27,7 +30,7 @@ from flask import current_app
 from sqlalchemy import select, update
 
 from idp import clock
-from idp.documents import grants
+from idp.documents import grants, services
 from idp.documents.models import Document, DocumentAccess, DocumentDownloadLink
 from idp.extensions import db
 
@@ -40,8 +43,8 @@ MAX_LINK_ID = 64
 
 class LinkRefusedError(Exception):
     """The link cannot be used. ``reason``: "unknown" (no such link for this client and
-    citizen, used, expired, or document gone: 404) or "grant" (the grant no longer allows
-    the file: 403)."""
+    citizen, used, expired, or document gone: 404), "grant" (the grant no longer allows
+    the file: 403) or "scan" (the file is not scanned clean, or is quarantined: 404)."""
 
     def __init__(self, reason: str):
         super().__init__(reason)
@@ -56,9 +59,12 @@ def issue(doc: Document, client_id: str, now: int | None = None) -> dict:
     """Add a download link for ``doc`` to the session (the caller commits).
 
     Returns the `file` member of the claims answer: url, expires_in, content_type, size,
-    sha256."""
+    sha256. Raises LinkRefusedError("scan") for a file not releasable (the caller checks
+    services.file_releasable first; this is the last guard)."""
     from idp.documents import origin
 
+    if not services.file_releasable(doc):
+        raise LinkRefusedError("scan")
     ttl = current_app.config["IDP"]["document_link_ttl"]
     link_id = _add(doc, client_id, now)
     return {
@@ -103,7 +109,7 @@ def consume_owner(link_id: str) -> Document:
     if row is None:
         raise LinkRefusedError("unknown")
     link, doc = row
-    if doc.deleted_at is not None or not doc.blob_name or doc.person_id != link.person_id:
+    if doc.deleted_at is not None or not doc.blob_name or doc.person_id != link.person_id or services.quarantined(doc):
         raise LinkRefusedError("unknown")
     _use_once(id_hash, now)
     db.session.commit()
@@ -130,8 +136,8 @@ def consume(link_id: str, client_id: str, person_id: int, scope_codes: set[str])
     Records the download in the access history. Commits.
 
     Returns the Document (its file still to be read). Raises LinkRefusedError; an
-    unknown, foreign, used or expired link is "unknown", and a token without the
-    document's scope is "scope" (403)."""
+    unknown, foreign, used or expired link is "unknown", a token without the document's
+    scope is "scope" (403), and a file not releasable (scan status) is "scan"."""
     if not isinstance(link_id, str) or not link_id or len(link_id) > MAX_LINK_ID or client_id == OWNER:
         raise LinkRefusedError("unknown")
     now = clock.now()
@@ -152,6 +158,8 @@ def consume(link_id: str, client_id: str, person_id: int, scope_codes: set[str])
     grant = grants.live_grants(person_id, client_id, now).get(doc.type_code)
     if grant is None or not grant.include_file:
         raise LinkRefusedError("grant")
+    if not services.file_releasable(doc):
+        raise LinkRefusedError("scan")
     _use_once(id_hash, now)
     db.session.add(DocumentAccess(person_id=person_id, client_id=client_id, kind="file", created_at=now, items=[
         {"document": doc.public_id, "type": doc.type_code, "attributes": [], "grant": grant.id, "file": True}]))

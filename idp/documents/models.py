@@ -11,6 +11,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 from idp.extensions import db
 
 PROVENANCES = ("uploaded", "verified", "issued")
+SCAN_STATUSES = ("pending", "clean", "infected", "skipped")
 
 
 class Document(db.Model):
@@ -22,7 +23,7 @@ class Document(db.Model):
     """
 
     __tablename__ = "document"
-    __table_args__ = (Index("ix_document_person_id", "person_id"),)
+    __table_args__ = (Index("ix_document_person_id", "person_id"), Index("ix_document_scan_status", "scan_status"))
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     # Random id used in URLs (never the sequential primary key).
@@ -44,6 +45,14 @@ class Document(db.Model):
     pages: Mapped[int | None] = mapped_column(Integer)
     pixels: Mapped[int | None] = mapped_column(BigInteger)
     sha256: Mapped[str | None] = mapped_column(String(64))
+    # Anti-virus scan of the file (documents/scan.py, SECURITY.md T70), one of SCAN_STATUSES:
+    # pending (not scanned yet: the scanner was unavailable), clean, infected (quarantined:
+    # never served), skipped (not scanned: scanning off, stored before scanning existed, or
+    # no file). Only clean files, or skipped ones while scanning is off, reach services.
+    scan_status: Mapped[str] = mapped_column(String(16), default="skipped")
+    scanned_at: Mapped[int | None] = mapped_column(BigInteger)
+    # The scanner's name for what it found (infected only).
+    scan_signature: Mapped[str | None] = mapped_column(String(128))
     created_at: Mapped[int] = mapped_column(BigInteger)
     deleted_at: Mapped[int | None] = mapped_column(BigInteger)
 

@@ -6,6 +6,14 @@ document's public id and purpose as associated data, and the data key is stored 
 the KEK (keys/envelope.py; `idp keys rewrap` re-wraps it after a KEK rotation). Deleting a
 document erases its wrapped key: whatever copy of the file survives (a backup) is noise.
 
+Anti-virus scanning (SECURITY.md T70, documents/scan.py): `upload` scans the bytes to be
+stored (the PDF as sent, the re-encoded image) after the content checks and before anything
+is written. Infected: refused (InfectedFileError), nothing stored. Scanner unavailable: stored
+as `pending`, never released to a service until `scan_stored_files` (`idp documents scan`)
+finds it clean; one found infected then is quarantined (kept encrypted, served to no one),
+audited, and the citizen told. Scanning before the quota lock keeps a slow scanner from
+holding the citizen's row locked.
+
 Crash safety: the encrypted file is written first under a random name, then the row is
 committed; any failure in between removes the file, and a file whose row never arrived
 (process killed) is removed by `purge_orphan_blobs` after an hour. A document is visible
@@ -20,13 +28,15 @@ import json
 import logging
 import os
 import secrets
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
 from flask import current_app
 from sqlalchemy import func, select
 
 from idp import clock
 from idp.audit.services import EventTag, record_event
-from idp.documents import sandbox, storage, types
+from idp.documents import sandbox, scan, storage, types
 from idp.documents.models import Document
 from idp.extensions import db
 from idp.keys import envelope, store
@@ -52,8 +62,37 @@ class QuotaExceededError(DocumentError):
         self.which = which  # "files" or "bytes"
 
 
+class InfectedFileError(DocumentError):
+    """The virus scanner found ``signature`` in the file (422); nothing was stored."""
+
+    def __init__(self, signature: str):
+        super().__init__(signature)
+        self.signature = signature
+
+
 def _cfg():
     return current_app.config["IDP"]
+
+
+def scanner() -> scan.Scanner:
+    """The configured virus scanner (documents.setup builds it at start-up)."""
+    ext = current_app.extensions
+    if "idp_scanner" not in ext:
+        ext["idp_scanner"] = scan.from_config(_cfg())
+    return ext["idp_scanner"]
+
+
+def file_releasable(doc: Document) -> bool:
+    """Whether the document's file may go to anyone but its owner (a service through a
+    download link, an officer at the counter): it has a live file, scanned clean, or
+    skipped while scanning is explicitly off (scan.releasable)."""
+    return bool(doc.blob_name) and doc.deleted_at is None and scan.releasable(doc.scan_status,
+                                                                              _cfg()["document_scanner"])
+
+
+def quarantined(doc: Document) -> bool:
+    """The file was found infected: served to no one, not even its owner."""
+    return doc.scan_status == scan.INFECTED
 
 
 def blob_store() -> storage.BlobStore:
@@ -136,9 +175,12 @@ def usage(person_id: int) -> tuple[int, int]:
 def upload(person_id: int, type_code: str, raw_attributes: dict, filename: str, data: bytes) -> Document:
     """Check, encrypt and store a citizen's document. Commits.
 
+    The stored bytes are virus-scanned first (module docstring): the document's
+    ``scan_status`` is clean, skipped (scanning off) or pending (scanner unavailable).
+
     Returns the Document. Raises UnknownTypeError, types.AttributeError_,
-    validate.RefusedFileError, validate.FileTooLargeError, QuotaExceededError,
-    storage.BlobStoreError."""
+    validate.RefusedFileError, validate.FileTooLargeError, InfectedFileError (audited),
+    QuotaExceededError, storage.BlobStoreError."""
     from idp.identity.models import Person
 
     cfg = _cfg()
@@ -148,6 +190,7 @@ def upload(person_id: int, type_code: str, raw_attributes: dict, filename: str, 
     attrs = doc_type.clean(raw_attributes)
     checked = sandbox.check(filename, data, max_bytes=cfg["document_max_bytes"],
                             cpu_seconds=cfg["document_parse_cpu_seconds"], memory_mb=cfg["document_parse_memory_mb"])
+    scan_status = _scan_upload(person_id, doc_type.code, checked)
     now = clock.now()
     public_id = secrets.token_urlsafe(16)
     data_key = os.urandom(32)
@@ -173,10 +216,11 @@ def upload(person_id: int, type_code: str, raw_attributes: dict, filename: str, 
             provenance="uploaded", expires_on=datetime.date.fromisoformat(expires) if expires else None,
             blob_name=name, content_type=checked.content_type, size=len(checked.data), pages=checked.pages,
             pixels=checked.pixels, sha256=hashlib.sha256(checked.data).hexdigest(), created_at=now,
+            scan_status=scan_status, scanned_at=now if scan_status == scan.CLEAN else None,
         )
         db.session.add(doc)
         record_event(EventTag.DOCUMENT_UPLOADED, actor="citizen", person_id=person_id, document=public_id,
-                     type=doc_type.code, content_type=checked.content_type, size=len(checked.data))
+                     type=doc_type.code, content_type=checked.content_type, size=len(checked.data), scan=scan_status)
         db.session.commit()
     except BaseException:
         db.session.rollback()
@@ -184,6 +228,22 @@ def upload(person_id: int, type_code: str, raw_attributes: dict, filename: str, 
             _remove_blob(name)
         raise
     return doc
+
+
+def _scan_upload(person_id: int, type_code: str, checked) -> str:
+    """The scan status of a new upload's bytes: clean, skipped or pending. Raises
+    InfectedFileError, having recorded the refusal (committed: nothing else is stored)."""
+    result = scanner().scan(checked.data)
+    if result.verdict == scan.INFECTED:
+        record_event(EventTag.DOCUMENT_INFECTED_REFUSED, actor="citizen", person_id=person_id, type=type_code,
+                     content_type=checked.content_type, size=len(checked.data), signature=result.signature)
+        db.session.commit()
+        raise InfectedFileError(result.signature or "")
+    if result.verdict == scan.ERROR:
+        # Kept, never released until scanned: the citizen does not lose the upload.
+        log.warning(json.dumps({"event": "document_scan_failed", "reason": result.reason, "detail": result.detail}))
+        return scan.PENDING
+    return result.verdict  # clean, or skipped by the `none` scanner
 
 
 def _remove_blob(name: str) -> None:
@@ -252,6 +312,132 @@ def purge_orphan_blobs(min_age: int = ORPHAN_AGE, batch: int = 500) -> int:
     return removed
 
 
+# -- virus scanning of stored files (`idp documents scan`) --------------------------------------
+class ScanningOffError(DocumentError):
+    """`document_scanner` is "none": there is nothing to scan with."""
+
+
+@dataclass
+class ScanRun:
+    """What one `scan_stored_files` run did."""
+
+    waiting: int = 0  # live files not releasable for want of a scan when the run started
+    scanned: int = 0  # files the scanner gave a verdict on
+    clean: int = 0
+    infected: list[str] = field(default_factory=list)  # public ids quarantined by this run
+    failed: int = 0  # the scanner could not scan this file (too large, limits): left as it was
+    unreadable: int = 0  # the stored file could not be read (store, digest): left as it was
+    unavailable: bool = False  # the scanner did not answer: the run stopped there
+    remaining: int = 0  # live files still pending or skipped after the run
+
+    def to_dict(self) -> dict:
+        return {"waiting": self.waiting, "scanned": self.scanned, "clean": self.clean, "infected": len(self.infected),
+                "infected_documents": self.infected, "failed": self.failed, "unreadable": self.unreadable,
+                "scanner_unavailable": self.unavailable, "remaining": self.remaining}
+
+
+def _unscanned(statuses) -> tuple:
+    return (Document.scan_status.in_(statuses), Document.blob_name.is_not(None), Document.deleted_at.is_(None))
+
+
+def scan_stored_files(*, actor: str = "cli", rescan_clean: bool = False, batch: int = 100, limit: int | None = None,
+                      progress: Callable[[ScanRun], None] | None = None) -> ScanRun:
+    """Scan the stored files not yet scanned (pending: the scanner was unavailable at upload;
+    skipped: stored while scanning was off, or before it existed), oldest first, ``batch``
+    per transaction, at most ``limit``; with ``rescan_clean`` also those scanned clean
+    before (new signatures). A clean file becomes releasable. An infected one is
+    quarantined: served to no one, audited (`operator:document:quarantined`, by ``actor``),
+    and the citizen told on their verified contacts. Infected files are never re-scanned:
+    the citizen deletes the document. Each status changes by a conditional UPDATE, so a
+    document deleted or re-scanned meanwhile (another node) is left alone.
+
+    Stops at the first file the scanner does not answer for (``unavailable``); files it
+    answers an error for, and files that cannot be read, are counted and left as they
+    were. ``progress`` is called after each batch. Returns the ScanRun. Raises
+    ScanningOffError."""
+    sc = scanner()
+    if sc.name == "none":
+        raise ScanningOffError()
+    statuses = [scan.PENDING, scan.SKIPPED] + ([scan.CLEAN] if rescan_clean else [])
+    count = select(func.count(Document.id))
+    run = ScanRun(waiting=db.session.scalar(count.where(*_unscanned([scan.PENDING, scan.SKIPPED]))) or 0)
+    if not sc.ping():
+        run.unavailable = True
+    last_id, seen = 0, 0
+    while not run.unavailable and (limit is None or seen < limit):
+        size = batch if limit is None else min(batch, limit - seen)
+        docs = db.session.execute(select(Document).where(Document.id > last_id, *_unscanned(statuses))
+                                  .order_by(Document.id).limit(size)).scalars().all()
+        if not docs:
+            break
+        found: list[tuple[int, str]] = []
+        for doc in docs:
+            last_id = doc.id
+            seen += 1
+            try:
+                data = read_file(doc)
+            except (DocumentError, storage.BlobStoreError) as exc:
+                run.unreadable += 1
+                log.error(json.dumps({"event": "document_scan_unreadable", "document": doc.public_id, "error": str(exc)}))
+                continue
+            result = sc.scan(data)
+            if result.unavailable:
+                run.unavailable = True
+                log.warning(json.dumps({"event": "document_scan_failed", "reason": result.reason, "detail": result.detail}))
+                break
+            if result.verdict != scan.CLEAN and result.verdict != scan.INFECTED:
+                run.failed += 1
+                log.warning(json.dumps({"event": "document_scan_failed", "document": doc.public_id,
+                                        "reason": result.reason, "detail": result.detail}))
+                continue
+            run.scanned += 1
+            if _record_verdict(doc, result, actor):
+                if result.verdict == scan.INFECTED:
+                    run.infected.append(doc.public_id)
+                    found.append((doc.person_id, doc.type_code))
+                else:
+                    run.clean += 1
+        db.session.commit()
+        for person_id, type_code in found:  # after the commit (authn/notices.py)
+            _tell_quarantined(person_id, type_code)
+        if progress is not None:
+            progress(run)
+    db.session.commit()
+    run.remaining = db.session.scalar(count.where(*_unscanned([scan.PENDING, scan.SKIPPED]))) or 0
+    return run
+
+
+def _record_verdict(doc: Document, result: scan.ScanResult, actor: str) -> bool:
+    """Set the document's scan status from ``result`` unless it changed since it was read
+    (the caller commits). Returns whether it was set."""
+    from sqlalchemy import update
+
+    now = clock.now()
+    won = db.session.execute(
+        update(Document).where(Document.id == doc.id, Document.scan_status == doc.scan_status,
+                               Document.blob_name == doc.blob_name, Document.deleted_at.is_(None))
+        .values(scan_status=result.verdict, scanned_at=now, scan_signature=result.signature)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    if won == 1 and result.verdict == scan.INFECTED:
+        record_event(EventTag.DOCUMENT_QUARANTINED, actor=actor, person_id=doc.person_id, document=doc.public_id,
+                     type=doc.type_code, signature=result.signature, previous=doc.scan_status)
+    return won == 1
+
+
+def _tell_quarantined(person_id: int, type_code: str) -> None:
+    from idp.authn.notices import notify_person
+    from idp.identity.models import Person
+
+    person = db.session.get(Person, person_id)
+    if person is None:
+        return
+    locale = _cfg()["default_locale"]
+    doc_type = types.get(type_code)
+    name = (doc_type.name if locale == "id" else doc_type.name_en) if doc_type else type_code
+    notify_person(person, "document_quarantined", locale=locale, document=name)
+
+
 # -- provenance: verified at a counter, issued by the registry ---------------------------------
 class NoSuchDocumentError(DocumentError):
     """No live document of this citizen with this id (also: another citizen's document)."""
@@ -316,11 +502,21 @@ def counter_documents(officer, raw_nik: str) -> list[Document]:
     return list_documents(person.id)
 
 
+class FileWithheldError(DocumentError):
+    """The file is not releasable (scan status ``status``: pending, infected, or skipped
+    while scanning is on)."""
+
+    def __init__(self, status: str):
+        super().__init__(status)
+        self.status = status
+
+
 def open_for_officer(officer, raw_nik: str, public_id: str, reason: str, *, remote_addr: str) -> tuple[Document, bytes]:
     """The file of a citizen's document, for the officer to compare with the original;
     audited (`counter:document:opened`). Returns (document, bytes). Raises
     counter.InvalidReasonError, InvalidNIKError, counter.SelfServiceError,
-    NoSuchDocumentError (also when it has no file), DocumentError, storage.BlobStoreError."""
+    NoSuchDocumentError (also when it has no file), FileWithheldError (not scanned clean),
+    DocumentError, storage.BlobStoreError."""
     from idp.counter import services as counter
 
     reason = counter.clean_reason(reason)
@@ -328,6 +524,9 @@ def open_for_officer(officer, raw_nik: str, public_id: str, reason: str, *, remo
     doc = get_document(person.id, public_id)
     if doc is None or not doc.blob_name:
         raise NoSuchDocumentError(public_id[:32] if isinstance(public_id, str) else "")
+    if not file_releasable(doc):
+        # Not yet scanned clean, or quarantined: not onto a counter workstation either (T70).
+        raise FileWithheldError(doc.scan_status)
     data = read_file(doc)
     counter.audit_action(EventTag.COUNTER_DOCUMENT_OPENED, officer, person.id, reason, remote_addr, document=doc.public_id,
                    type=doc.type_code)

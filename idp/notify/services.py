@@ -65,6 +65,12 @@ TEMPLATES = {
         _l("SatuAkun: new sign-in method"),
         _l("A new sign-in method was added to your SatuAkun account. If this was not you, visit an MPP counter at once."),
     ),
+    "document_quarantined": (
+        _l("SatuAkun: a document file was blocked"),
+        _l("The virus check found harmful content in the file of your document \"%(document)s\". No service can "
+           "receive that file any more. Delete the document on your SatuAkun account page and upload a clean copy; "
+           "check your device with an antivirus program first."),
+    ),
     "activation_code": (
         _l("SatuAkun activation"),
         _l("An MPP officer verified you in person. Your SatuAkun activation code is %(code)s, valid for %(hours)s hours. "
