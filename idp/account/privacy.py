@@ -144,7 +144,8 @@ def export_person(person_id: int) -> dict:
         "documents": [_document(d) for d in docs],
         "document_grants": [{"client_id": g.client_id, "client_name": names.get(g.client_id), "type": g.type_code,
                              "include_file": g.include_file, "granted_at": _time(g.granted_at),
-                             "expires_at": _time(g.expires_at), "withdrawn_at": _time(g.revoked_at)}
+                             "expires_at": _time(g.expires_at), "withdrawn_at": _time(g.revoked_at),
+                             "purpose": g.purpose, "one_time": g.one_time, "used_at": _time(g.used_at)}
                             for g in doc_grants],
         "processing_record": {
             "document_reads": [{"client_id": a.client_id, "client_name": names.get(a.client_id), "kind": a.kind,

@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime
 
 from flask import current_app
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
 from idp import clock
@@ -29,40 +29,61 @@ def requested_types(scopes, client) -> list[types.DocumentType]:
     return [t for code, t in types.current().items() if code in codes]
 
 
-def live_grants(person_id: int, client_id: str, now: int | None = None) -> dict[str, DocumentGrant]:
-    """{type code: grant} of grants neither expired nor withdrawn."""
+def purpose_for(client, code: str) -> str:
+    """Why the client needs documents of this type: its registration's purpose for the
+    type (`document_purposes`), else its general purpose."""
+    return ((client.document_purposes or {}).get(code) or client.purpose or "").strip()
+
+
+def live_grants(person_id: int, client_id: str, now: int | None = None, *, spent_ok: bool = False) -> dict[str, DocumentGrant]:
+    """{type code: grant} of grants neither expired nor withdrawn, nor one-time grants
+    already used (unless ``spent_ok``: a file link issued by that one read still works)."""
     now = clock.now() if now is None else now
-    rows = db.session.execute(
-        select(DocumentGrant).where(
-            DocumentGrant.person_id == person_id, DocumentGrant.client_id == client_id,
-            DocumentGrant.revoked_at.is_(None), DocumentGrant.expires_at > now,
-        )
-    ).scalars()
-    return {g.type_code: g for g in rows}
+    query = select(DocumentGrant).where(
+        DocumentGrant.person_id == person_id, DocumentGrant.client_id == client_id,
+        DocumentGrant.revoked_at.is_(None), DocumentGrant.expires_at > now,
+    )
+    if not spent_ok:
+        query = query.where((DocumentGrant.one_time.is_(False)) | (DocumentGrant.used_at.is_(None)))
+    return {g.type_code: g for g in db.session.execute(query).scalars()}
 
 
-def covers(person_id: int, client_id: str, type_codes: set[str], include_file: bool) -> bool:
-    """Whether live grants cover these types (and their files when ``include_file``)."""
+def _same_purpose(row: DocumentGrant, client, code: str) -> bool:
+    if row.purpose is None:  # granted before purposes were recorded (migration 0016)
+        return code not in (client.document_purposes or {})
+    return row.purpose == purpose_for(client, code)
+
+
+def covers(person_id: int, client, type_codes: set[str], include_file: bool) -> bool:
+    """Whether live grants cover these types (and their files when ``include_file``) for
+    the purposes the client states now; another purpose needs a new agreement (T65)."""
     if not type_codes:
         return True
-    live = live_grants(person_id, client_id)
-    return all(code in live and (live[code].include_file or not include_file) for code in type_codes)
+    live = live_grants(person_id, client.client_id)
+    return all(
+        code in live and (live[code].include_file or not include_file) and _same_purpose(live[code], client, code)
+        for code in type_codes
+    )
 
 
-def grant(person_id: int, client_id: str, type_codes: set[str], include_file: bool) -> None:
-    """Record (or renew) the citizen's grants for these types. Commits."""
+def grant(person_id: int, client, type_codes: set[str], include_file: bool, *, one_time: bool = False) -> None:
+    """Record (or renew) the citizen's grants for these types, for the client's purposes:
+    until `document_grant_ttl`, or ``one_time`` for the first read within the access
+    token's lifetime. Commits."""
     if not type_codes:
         return
     try:
-        _grant(person_id, client_id, type_codes, include_file)
+        _grant(person_id, client, type_codes, include_file, one_time)
     except IntegrityError:  # two tabs approving at once: the loser renews the winner's rows
         db.session.rollback()
-        _grant(person_id, client_id, type_codes, include_file)
+        _grant(person_id, client, type_codes, include_file, one_time)
 
 
-def _grant(person_id: int, client_id: str, type_codes: set[str], include_file: bool) -> None:
+def _grant(person_id: int, client, type_codes: set[str], include_file: bool, one_time: bool) -> None:
     now = clock.now()
-    ttl = current_app.config["IDP"]["document_grant_ttl"]
+    cfg = current_app.config["IDP"]
+    ttl = cfg["access_token_ttl"] if one_time else cfg["document_grant_ttl"]
+    client_id = client.client_id
     existing = {
         g.type_code: g for g in db.session.execute(
             select(DocumentGrant).where(DocumentGrant.person_id == person_id, DocumentGrant.client_id == client_id)
@@ -77,8 +98,11 @@ def _grant(person_id: int, client_id: str, type_codes: set[str], include_file: b
         row.granted_at = now
         row.expires_at = now + ttl
         row.revoked_at = None
+        row.purpose = purpose_for(client, code)
+        row.one_time = one_time
+        row.used_at = None
     record_event(EventTag.DOCUMENT_GRANTED, actor="citizen", person_id=person_id, client_id=client_id,
-                 types=sorted(type_codes), include_file=include_file, expires_at=now + ttl)
+                 types=sorted(type_codes), include_file=include_file, expires_at=now + ttl, one_time=one_time)
     db.session.commit()
 
 
@@ -108,8 +132,6 @@ def withdraw(person_id: int, grant_id: int) -> bool:
 def withdraw_client(person_id: int, client_id: str) -> int:
     """Withdraw every live grant of the citizen to one client (the citizen stopped sharing
     with it). The caller commits. Returns how many."""
-    from sqlalchemy import update
-
     return db.session.execute(
         update(DocumentGrant).where(DocumentGrant.person_id == person_id, DocumentGrant.client_id == client_id,
                                     DocumentGrant.revoked_at.is_(None)).values(revoked_at=clock.now())
@@ -122,14 +144,19 @@ def _iso_time(ts: int | None) -> str | None:
     return datetime.datetime.fromtimestamp(ts, datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def release(person_id: int, client_id: str, type_codes: set[str], *, kind: str) -> list[dict] | None:
+def release(person_id: int, client_id: str, type_codes: set[str], *, kind: str, client=None) -> list[dict] | None:
     """The attributes of the citizen's documents of ``type_codes`` that live grants allow
-    this client to read, with provenance; the read is recorded. Commits.
+    this client to read, with provenance; the read is recorded. Commits. With ``client``,
+    grants given for another purpose than the registration states now are left out; a
+    one-time grant is spent by this read.
 
     Returns None when no requested type has a live grant (the caller answers 403)."""
     now = clock.now()
     live = live_grants(person_id, client_id, now)
-    allowed = sorted(code for code in type_codes if code in live)
+    if client is not None:
+        # A grant given for one purpose does not cover another the registration now states.
+        live = {code: row for code, row in live.items() if _same_purpose(row, client, code)}
+    allowed = sorted(code for code in type_codes if code in live and _spend(live[code], now))
     if not allowed:
         return None
     docs = db.session.execute(
@@ -170,6 +197,17 @@ def release(person_id: int, client_id: str, type_codes: set[str], *, kind: str) 
     db.session.add(DocumentAccess(person_id=person_id, client_id=client_id, kind=kind, items=log_items, created_at=now))
     db.session.commit()
     return out
+
+
+def _spend(row: DocumentGrant, now: int) -> bool:
+    """A one-time grant is spent by its first read, on whichever node sees it first (a
+    conditional UPDATE); other grants are not spent. Returns whether this read may go on."""
+    if not row.one_time:
+        return True
+    won = db.session.execute(
+        update(DocumentGrant).where(DocumentGrant.id == row.id, DocumentGrant.used_at.is_(None)).values(used_at=now)
+    ).rowcount
+    return bool(won)
 
 
 def access_history(person_id: int, limit: int = 200) -> list[DocumentAccess]:

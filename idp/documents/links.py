@@ -155,7 +155,7 @@ def consume(link_id: str, client_id: str, person_id: int, scope_codes: set[str])
         raise LinkRefusedError("unknown")
     if doc.type_code not in scope_codes:
         raise LinkRefusedError("scope")
-    grant = grants.live_grants(person_id, client_id, now).get(doc.type_code)
+    grant = grants.live_grants(person_id, client_id, now, spent_ok=True).get(doc.type_code)
     if grant is None or not grant.include_file:
         raise LinkRefusedError("grant")
     if not services.file_releasable(doc):

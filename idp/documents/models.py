@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import datetime
 
-from sqlalchemy import JSON, BigInteger, Boolean, Date, ForeignKey, Index, Integer, LargeBinary, String, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Boolean, Date, ForeignKey, Index, Integer, LargeBinary, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from idp.extensions import db
@@ -71,6 +71,13 @@ class DocumentGrant(db.Model):
     granted_at: Mapped[int] = mapped_column(BigInteger)
     expires_at: Mapped[int] = mapped_column(BigInteger)
     revoked_at: Mapped[int | None] = mapped_column(BigInteger)
+    # The purpose the citizen agreed to (the registration's, for this type); None for
+    # grants from before purposes were recorded. Another purpose needs a new agreement.
+    purpose: Mapped[str | None] = mapped_column(Text)
+    # One-time sharing: the first read spends it (`used_at`); a file link from that read
+    # still works until `expires_at` (the access token's lifetime).
+    one_time: Mapped[bool] = mapped_column(Boolean, default=False)
+    used_at: Mapped[int | None] = mapped_column(BigInteger)
 
 
 class DocumentAccess(db.Model):

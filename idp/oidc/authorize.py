@@ -253,7 +253,7 @@ def check_consent(req: AuthorizationRequest, person: Person, interaction: Intera
     needed = "consent" in req.prompts or not consent_svc.covers(existing, set(req.scopes), req.consent_claims)
     # Document types: each has its own grant, which expires or is withdrawn on its own.
     doc_codes = {t.code for t in doc_grants.requested_types(req.scopes, req.client)}
-    needed = needed or not doc_grants.covers(person.id, req.client.client_id, doc_codes, req.client.document_file)
+    needed = needed or not doc_grants.covers(person.id, req.client, doc_codes, req.client.document_file)
     if needed:
         if "none" in req.prompts:
             _fail(req, "consent_required", "consent is required")

@@ -38,6 +38,7 @@ FIELDS = {
     "grant_types", "scopes", "claims", "subject_type", "sector_identifier",
     "id_token_signed_response_alg", "disabled", "identity_assurance", "document_types", "document_file",
     "backchannel_logout_uri", "backchannel_logout_session_required", "dpop_bound_access_tokens",
+    "document_purposes",
 }
 
 
@@ -149,6 +150,7 @@ def validate_registration(raw: dict[str, Any], source: str) -> dict:
 
     scopes = _str_list(source, "scopes", raw.get("scopes", ["openid"]))
     document_types, document_file = _document_fields(source, raw, scopes)
+    document_purposes = _document_purposes(source, raw, document_types)
     scopes += [f"doc:{t}" for t in document_types if f"doc:{t}" not in scopes]
     for s in scopes:
         if not SCOPE_TOKEN_RE.fullmatch(s):
@@ -212,6 +214,7 @@ def validate_registration(raw: dict[str, Any], source: str) -> dict:
         "identity_assurance": identity_assurance,
         "document_types": document_types,
         "document_file": document_file,
+        "document_purposes": document_purposes,
         "backchannel_logout_uri": backchannel_uri,
         "backchannel_logout_session_required": backchannel_sid,
         "dpop_bound_access_tokens": dpop_bound,
@@ -255,6 +258,20 @@ def _document_fields(source: str, raw: dict[str, Any], scopes: list[str]) -> tup
     if document_file and not document_types:
         raise RegistrationError(source, "document_file", "needs document_types")
     return document_types, document_file
+
+
+def _document_purposes(source: str, raw: dict[str, Any], document_types: list[str]) -> dict[str, str]:
+    """`document_purposes = { kk = "…" }`: why the service needs each type (UU PDP Art. 22),
+    shown on the consent page; a type left out uses `purpose`."""
+    purposes = raw.get("document_purposes", {})
+    if not isinstance(purposes, dict):
+        raise RegistrationError(source, "document_purposes", "must be a table of document type = purpose")
+    for code, text in purposes.items():
+        if code not in document_types:
+            raise RegistrationError(source, "document_purposes", f"{code!r} is not in document_types")
+        if not isinstance(text, str) or not text.strip() or len(text) > 500:
+            raise RegistrationError(source, "document_purposes", f"{code!r}: a purpose of 1-500 characters")
+    return {code: text.strip() for code, text in purposes.items()}
 
 
 MAX_LOGO_BYTES = 65536

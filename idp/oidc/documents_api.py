@@ -66,7 +66,8 @@ def claims_documents():
     if not codes:
         return _bearer_error(403, "insufficient_scope", "The access token does not cover these documents")
     jwt_wanted = request.accept_mimetypes.best_match(["application/json", "application/jwt"]) == "application/jwt"
-    documents = grants.release(person.id, client.client_id, codes, kind="claims_jwt" if jwt_wanted else "claims")
+    documents = grants.release(person.id, client.client_id, codes, kind="claims_jwt" if jwt_wanted else "claims",
+                               client=client)
     if documents is None:
         # Expired or withdrawn grant: the token alone is not enough (T67, T69).
         return _bearer_error(403, "insufficient_scope", "The end-user has not granted access to these documents")

@@ -52,6 +52,9 @@ class Client(db.Model, ClientMixin):
     # Document types it may ask for (scopes doc:<code>), and whether with the files.
     document_types: Mapped[list] = mapped_column(JSON, default=list)
     document_file: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Purpose per document type ({code: text}), shown on the consent page and recorded in
+    # the grant; a type without one uses `purpose`.
+    document_purposes: Mapped[dict | None] = mapped_column(JSON, default=dict)
     # RFC 9449 §5.2: every access token of this client must be DPoP-bound.
     dpop_bound_access_tokens: Mapped[bool] = mapped_column(Boolean, default=False)
     source: Mapped[str] = mapped_column(String(500), default="")

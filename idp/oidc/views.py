@@ -411,8 +411,10 @@ def consent(uid: str):
         decision = request.form.get("decision")
         if decision == "approve":
             consent_svc.grant_consent(session.person_id, req.client.client_id, set(req.scopes), req.consent_claims)
-            doc_grants.grant(session.person_id, req.client.client_id,
-                             {t.code for t in doc_grants.requested_types(req.scopes, req.client)}, req.client.document_file)
+            # Documents: for `document_grant_ttl`, or once (the citizen's choice on the page).
+            doc_grants.grant(session.person_id, req.client,
+                             {t.code for t in doc_grants.requested_types(req.scopes, req.client)}, req.client.document_file,
+                             one_time=request.form.get("document_duration") == "once")
             interaction.consent_given = True
             db.session.commit()
             return _allow_form_target(redirect(url_for("oidc.resume", uid=uid), code=303), req.redirect_uri)
@@ -427,6 +429,7 @@ def consent(uid: str):
     resp = make_response(render_template(
         "consent/consent.html", client=req.client, items=items, uid=uid, form=form, documents=documents,
         document_until=clock.now() + current_app.config["IDP"]["document_grant_ttl"],
+        document_purposes={t.code: doc_grants.purpose_for(req.client, t.code) for t in documents},
     ))
     return _allow_form_target(resp, req.redirect_uri)
 
