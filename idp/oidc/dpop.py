@@ -21,6 +21,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import math
 import re
 import warnings
 from urllib.parse import urlsplit
@@ -42,6 +43,7 @@ MAX_PROOF_LENGTH = 8192
 MAX_AGE = 300  # seconds a proof stays acceptable after its iat
 MAX_SKEW = 60  # seconds a proof's iat may lie in the future (client clocks)
 JKT_RE = re.compile(r"[A-Za-z0-9_-]{43}")
+MIN_RSA_BITS, MAX_RSA_BITS = 2048, 8192
 
 # joserfc's default header limit (512 bytes) is below an RSA public jwk in the header.
 _REGISTRY = JWSRegistry(algorithms=list(ALGS))
@@ -62,14 +64,16 @@ def ath(access_token: str) -> str:
 
 
 def _normalise(uri: str) -> tuple[str, str, int | None, str] | None:
-    """RFC 3986 §6.2.2/6.2.3 comparison form without query and fragment (§4.3 item 9)."""
+    """RFC 3986 §6.2.2/6.2.3 comparison form without query and fragment (§4.3 item 9):
+    case of scheme and host, default port. Paths compare as sent (clients use the URL
+    from discovery); a URI with user information never matches."""
     try:
         parts = urlsplit(uri)
         port = parts.port
     except ValueError:
         return None
     scheme = parts.scheme.lower()
-    if scheme not in ("http", "https") or not parts.hostname:
+    if scheme not in ("http", "https") or not parts.hostname or "@" in parts.netloc:
         return None
     if port == {"http": 80, "https": 443}[scheme]:
         port = None
@@ -86,11 +90,13 @@ def header_value(headers) -> str | None:
     return values[0]
 
 
-def check_proof(proof: str, *, method: str, uri: str, access_token: str | None = None) -> str:
-    """Verify a DPoP proof for a request; record its jti. Returns the key's thumbprint (jkt).
+def check_proof(proof: str, *, method: str, uri: str, access_token: str | None = None, record: bool = True) -> str:
+    """Verify a DPoP proof for a request. Returns the key's thumbprint (jkt).
 
-    The caller commits nothing: the jti is written and committed here, on its own, so a
-    replay fails even if the request it came with fails later."""
+    With ``record`` the jti is written and committed here (`remember`), so a replay fails
+    even if the request it came with fails later. The token endpoint passes False and
+    records it once the client has authenticated (server.DPoPBinding), so anonymous
+    requests cause no writes; `g.dpop_jti` keeps what to record."""
     if not isinstance(proof, str) or not proof or len(proof) > MAX_PROOF_LENGTH:
         raise DPoPError("The DPoP proof is missing or too long")
     try:
@@ -109,12 +115,19 @@ def check_proof(proof: str, *, method: str, uri: str, access_token: str | None =
     if _PRIVATE_MEMBERS & set(jwk):
         raise DPoPError("The DPoP proof jwk must not contain private key material")
     try:
-        key = _KEY_TYPES[jwk["kty"]].import_key(jwk)
         with warnings.catch_warnings():
-            warnings.simplefilter("ignore", SecurityWarning)  # the EdDSA name (RFC 9864)
+            warnings.simplefilter("ignore", SecurityWarning)  # key size: checked just below
+            key = _KEY_TYPES[jwk["kty"]].import_key(jwk)
+        if jwk["kty"] == "RSA" and not MIN_RSA_BITS <= key.raw_value.key_size <= MAX_RSA_BITS:
+            raise DPoPError("The DPoP proof RSA key size is not acceptable")
+        with warnings.catch_warnings():
+            # Only the deprecation of the name "EdDSA" (RFC 9864); other warnings stand.
+            warnings.filterwarnings("ignore", message=".*EdDSA.*", category=SecurityWarning)
             verified = jws.deserialize_compact(proof, key, algorithms=[alg], registry=_REGISTRY)
         claims = json.loads(verified.payload)
-    except (JoseError, ValueError, TypeError, KeyError):
+    except DPoPError:
+        raise
+    except (JoseError, ValueError, TypeError, KeyError, AttributeError):
         raise DPoPError("The DPoP proof signature is invalid") from None
     if not isinstance(claims, dict):
         raise DPoPError("The DPoP proof payload is not a JSON object")
@@ -126,7 +139,7 @@ def check_proof(proof: str, *, method: str, uri: str, access_token: str | None =
         raise DPoPError("The DPoP proof htm does not match the request")
     if not isinstance(htu, str) or _normalise(htu) is None or _normalise(htu) != _normalise(uri):
         raise DPoPError("The DPoP proof htu does not match the request")
-    if not isinstance(iat, int) or isinstance(iat, bool):
+    if not isinstance(iat, (int, float)) or isinstance(iat, bool) or not math.isfinite(iat):  # RFC 7519 NumericDate
         raise DPoPError("The DPoP proof iat is missing or invalid")
     now = clock.now()
     if iat > now + MAX_SKEW or iat < now - MAX_AGE:
@@ -135,12 +148,19 @@ def check_proof(proof: str, *, method: str, uri: str, access_token: str | None =
         raise DPoPError("The DPoP proof ath does not match the access token")
 
     jkt = key.thumbprint()
-    _remember(jkt, jti, now + MAX_AGE + MAX_SKEW)
+    if record:
+        remember(jkt, jti)
+    else:
+        from flask import g
+
+        g.dpop_jti = jti
     return jkt
 
 
-def _remember(jkt: str, jti: str, expires_at: int) -> None:
-    """A proof is used once (§11.1), on whichever node sees it first."""
+def remember(jkt: str, jti: str) -> None:
+    """A proof is used once (§11.1), on whichever node sees it first. Commits the session
+    (callers have nothing else pending); raises DPoPError for a replay."""
+    expires_at = clock.now() + MAX_AGE + MAX_SKEW
     from idp.oidc.models import UsedJti
     from idp.oidc.tokens import hash_secret
 

@@ -11,7 +11,7 @@
 
 from __future__ import annotations
 
-from flask import Response, current_app, request
+from flask import Response, current_app, g, request
 
 from idp.oidc import dpop, tokens
 
@@ -22,9 +22,12 @@ def _escape(value: str) -> str:
     return value.replace("\\", "\\\\").replace('"', '\\"')
 
 
-def error(status: int, error: str | None, description: str | None = None, *, scheme: str = "Bearer") -> Response:
-    """A resource error with its challenge: Bearer (RFC 6750 §3) or DPoP (RFC 9449 §7.1).
-    A request without credentials gets both challenges, so the client learns DPoP works."""
+def error(status: int, error: str | None, description: str | None = None, *, scheme: str | None = None) -> Response:
+    """A resource error with its challenge: Bearer (RFC 6750 §3) or DPoP (RFC 9449 §7.1);
+    by default the scheme of the token `authenticate` accepted (§7.2: the error goes in
+    the challenge of the scheme the request used). A request without credentials gets
+    both challenges, so the client learns DPoP works."""
+    scheme = scheme or g.get("resource_scheme", "Bearer")
     if scheme == "DPoP":
         challenge = dpop.challenge(error, description and _escape(description))
     else:
@@ -72,6 +75,7 @@ def authenticate(public_url: str, *, allow_form: bool = False):
         if scheme == "dpop":
             # RFC 9449 §7.1: only a DPoP-bound token may use the DPoP scheme.
             return error(401, "invalid_token", "The access token is not DPoP-bound", scheme="DPoP")
+        g.resource_scheme = "Bearer"
         return found
     if scheme != "dpop":
         # §7.2: a bound token presented as a bearer token is refused, with a DPoP challenge.
@@ -85,4 +89,5 @@ def authenticate(public_url: str, *, allow_form: bool = False):
         return error(401, "invalid_dpop_proof", str(exc), scheme="DPoP")
     if jkt != at.dpop_jkt:
         return error(401, "invalid_token", "The DPoP proof key does not match the access token", scheme="DPoP")
+    g.resource_scheme = "DPoP"
     return found

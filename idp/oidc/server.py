@@ -77,6 +77,14 @@ class DPoPBinding:
     def check(self, grant):
         jkt = request_jkt()
         request = grant.request
+        if jkt is not None:
+            # The proof's jti is spent now that the client has authenticated (§11.1).
+            from idp.oidc import dpop
+
+            try:
+                dpop.remember(jkt, g.dpop_jti)
+            except dpop.DPoPError as exc:
+                raise InvalidDPoPProofError(str(exc)) from None
         if jkt is None and request.client.dpop_bound_access_tokens:
             raise InvalidDPoPProofError("A DPoP proof is required for this client")
         code, refresh = request.authorization_code, request.refresh_token

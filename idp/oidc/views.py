@@ -448,7 +448,8 @@ def token():
     try:
         proof = dpop.header_value(request.headers)
         if proof is not None:
-            g.dpop_jkt = dpop.check_proof(proof, method="POST", uri=current_app.config["IDP"]["issuer"] + "/token")
+            g.dpop_jkt = dpop.check_proof(proof, method="POST", uri=current_app.config["IDP"]["issuer"] + "/token",
+                                          record=False)
     except dpop.DPoPError as exc:
         body = {"error": "invalid_dpop_proof", "error_description": str(exc)}
         return Response(current_app.json.dumps(body), status=400, mimetype="application/json", headers=JSON_NO_STORE)

@@ -16,7 +16,8 @@ from idp.web.messages import MESSAGES
 API_PREFIXES = ("/token", "/userinfo", "/revoke", "/introspect", "/jwks", "/.well-known", "/healthz",
                 "/claims/documents", "/documents/files/")
 
-CORS_PATHS = {"/token", "/userinfo", "/revoke", "/introspect", "/jwks", "/.well-known/openid-configuration"}
+CORS_PATHS = {"/token", "/userinfo", "/revoke", "/introspect", "/jwks", "/.well-known/openid-configuration",
+              "/claims/documents"}
 
 CSP = (
     "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
@@ -98,6 +99,8 @@ def init_app(app: Flask) -> None:
             # Bearer/credential endpoints carry no cookies: any origin may call them
             # (browser-based public clients), and no ambient authority is exposed.
             h["Access-Control-Allow-Origin"] = "*"
+            # RFC 9449 §7.1: a browser client must be able to read the DPoP challenge.
+            h["Access-Control-Expose-Headers"] = "WWW-Authenticate"
             if request.method == "OPTIONS":
                 h["Access-Control-Allow-Methods"] = "GET, POST"
                 h["Access-Control-Allow-Headers"] = "Authorization, Content-Type, DPoP"

@@ -149,6 +149,8 @@ def _bad_proof(case: str) -> str:
         return f"{_b64json(header)}.{_b64json({'jti': 'x', 'htm': 'POST', 'htu': TOKEN_URL, 'iat': clock.now()})}."
     if case == "symmetric":
         return Holder(OctKey.generate_key(256), "HS256").proof(header={"jwk": {"kty": "oct", "k": "c2VjcmV0"}})
+    if case == "rsa-1024":
+        return _small_rsa_proof()
     if case == "rsa-claims-es256":
         # An RS256 signature under a header that names ES256 with the RSA key.
         rsa = Holder(RSAKey.generate_key(2048), "RS256")
@@ -166,13 +168,31 @@ def _bad_proof(case: str) -> str:
         "stale": lambda: holder.proof(iat=clock.now() - 301),
         "future": lambda: holder.proof(iat=clock.now() + 120),
         "iat-string": lambda: holder.proof(iat=str(clock.now())),
+        "htu-userinfo": lambda: holder.proof(url="https://attacker@idp.test/token"),
     }[case]()
+
+
+def _small_rsa_proof() -> str:
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    from joserfc.jwk import RSAKey as _RSA
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", SecurityWarning)
+        key = _RSA.import_key(rsa.generate_private_key(65537, 1024))
+    payload = {"jti": secrets.token_urlsafe(8), "htm": "POST", "htu": TOKEN_URL, "iat": clock.now()}
+    header = {"typ": "dpop+jwt", "alg": "RS256", "jwk": key.as_dict(private=False)}
+    registry = jws.JWSRegistry()
+    registry.max_header_length = 4096
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", SecurityWarning)
+        return jws.serialize_compact(header, json.dumps(payload), key, algorithms=["RS256"], registry=registry)
 
 
 BAD = {  # case: what the error_description names
     "malformed": "compact JWS", "alg-none": "alg", "symmetric": "alg", "rsa-claims-es256": "signature",
     "typ": "typ", "private-jwk": "private", "wrong-key": "signature", "htm": "htm", "htu": "htu", "htu-host": "htu",
-    "no-jti": "jti", "stale": "fresh", "future": "fresh", "iat-string": "iat",
+    "no-jti": "jti", "stale": "fresh", "future": "fresh", "iat-string": "iat", "htu-userinfo": "htu",
+    "rsa-1024": "key size",
 }
 
 
@@ -197,6 +217,41 @@ def test_htu_compared_after_normalisation(flow, person):
             "code_verifier": flow.verifier}
     proof = holder.proof(url="HTTPS://IDP.TEST:443/token?x=1#f")
     assert _token_request(flow, data, {"DPoP": proof}).status_code == 200
+
+
+def test_fractional_iat_is_a_numeric_date(flow, person):
+    body = _tokens(flow, person).get_json()  # a bearer pair first, to get a code flow going
+    assert body["token_type"] == "Bearer"
+    holder = Holder()
+    code = flow.run(person.nik)["code"]
+    data = {"grant_type": "authorization_code", "code": code, "redirect_uri": flow.rp.redirect_uris[0],
+            "code_verifier": flow.verifier}
+    resp = _token_request(flow, data, {"DPoP": holder.proof(iat=clock.now() + 0.5)})
+    assert resp.status_code == 200 and resp.get_json()["token_type"] == "DPoP"
+
+
+def test_anonymous_token_requests_write_nothing(app, client):
+    """The jti is spent only once the client has authenticated: junk costs no writes."""
+    from idp.oidc.models import UsedJti
+
+    for _ in range(3):
+        resp = client.post("/token", data={"grant_type": "authorization_code", "code": "x", "client_id": "nobody"},
+                           headers={"DPoP": Holder().proof()})
+        assert resp.status_code in (400, 401)
+    with app.app_context():
+        assert UsedJti.query.count() == 0
+
+
+def test_scope_errors_use_the_scheme_of_the_request(strict_flow, person):
+    holder = Holder()
+    resp = _tokens(strict_flow, person, holder)  # scope: openid profile, no doc: scope
+    at = resp.get_json()["access_token"]
+    url = ISSUER + "/claims/documents"
+    denied = strict_flow.http.get("/claims/documents", headers={"Authorization": f"DPoP {at}",
+                                                                  "DPoP": holder.proof("GET", url, at)})
+    assert denied.status_code == 403 and denied.headers["WWW-Authenticate"].startswith("DPoP ")
+    assert 'error="insufficient_scope"' in denied.headers["WWW-Authenticate"]
+    assert denied.headers["Access-Control-Expose-Headers"] == "WWW-Authenticate"
 
 
 def test_two_proof_headers_refused(flow, person):
