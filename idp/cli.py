@@ -236,7 +236,11 @@ def _client_dict(c) -> dict:
         "redirect_uris": c.redirect_uris, "post_logout_redirect_uris": c.post_logout_redirect_uris,
         "scopes": c.scopes, "claims": c.claims, "subject_type": c.subject_type,
         "sector_identifier": c.sector_identifier, "id_token_signed_response_alg": c.id_token_signed_response_alg,
-        "disabled": c.disabled, "source": c.source,
+        "identity_assurance": c.identity_assurance, "document_types": c.document_types,
+        "document_file": c.document_file, "document_purposes": c.document_purposes or {},
+        "backchannel_logout_uri": c.backchannel_logout_uri,
+        "backchannel_logout_session_required": c.backchannel_logout_session_required,
+        "dpop_bound_access_tokens": c.dpop_bound_access_tokens, "disabled": c.disabled, "source": c.source,
     }
 
 
@@ -306,8 +310,23 @@ def clients_show(client_id, as_json):
 @click.option("--auth-method", default="client_secret_basic", type=click.Choice(["client_secret_basic", "client_secret_post", "none"]))
 @click.option("--scope", "scopes", multiple=True, default=["openid", "profile"])
 @click.option("--refresh/--no-refresh", default=True, help="Allow the refresh_token grant.")
+@click.option("--subject-type", metavar="pairwise|public", help="Default: the provider's default_subject_type.")
+@click.option("--id-token-alg", metavar="ALG", help="ID token signing algorithm, one of the provider's signing_algs "
+              "(default ES256).")
+@click.option("--backchannel-logout-uri", metavar="URI", help="Back-Channel Logout 1.0 endpoint of the client.")
+@click.option("--backchannel-logout-session-required/--no-backchannel-logout-session-required", default=None,
+              help="The client requires `sid` in logout tokens (always sent).")
+@click.option("--dpop-bound-access-tokens/--no-dpop-bound-access-tokens", default=None,
+              help="RFC 9449 §5.2: issue tokens only with a DPoP proof.")
+@click.option("--identity-assurance/--no-identity-assurance", default=None,
+              help="May request OIDC4IDA verified_claims.")
+@click.option("--document-type", "document_types", multiple=True, metavar="CODE",
+              help="A document type it may request (scope doc:CODE); repeatable.")
+@click.option("--document-file/--no-document-file", default=None, help="May also receive the document files.")
 @click.option("--json", "as_json", is_flag=True)
-def clients_add(client_id, name, redirect_uris, post_logout, region_code, purpose, auth_method, scopes, refresh, as_json):
+def clients_add(client_id, name, redirect_uris, post_logout, region_code, purpose, auth_method, scopes, refresh,
+                subject_type, id_token_alg, backchannel_logout_uri, backchannel_logout_session_required,
+                dpop_bound_access_tokens, identity_assurance, document_types, document_file, as_json):
     from idp.oidc import clients as svc
     from idp.oidc.tomlwriter import dump_registration
 
@@ -322,6 +341,15 @@ def clients_add(client_id, name, redirect_uris, post_logout, region_code, purpos
         "token_endpoint_auth_method": auth_method, "scopes": list(scopes),
         "grant_types": ["authorization_code"] + (["refresh_token"] if refresh else []),
     }
+    # Only what was given goes into the file; validate_registration supplies the defaults.
+    optional = {
+        "subject_type": subject_type, "id_token_signed_response_alg": id_token_alg,
+        "backchannel_logout_uri": backchannel_logout_uri,
+        "backchannel_logout_session_required": backchannel_logout_session_required,
+        "dpop_bound_access_tokens": dpop_bound_access_tokens, "identity_assurance": identity_assurance,
+        "document_types": list(document_types) or None, "document_file": document_file,
+    }
+    raw.update({k: v for k, v in optional.items() if v is not None})
     if auth_method != "none":
         secret, raw["client_secret_hash"] = svc.new_secret()
     with app.app_context():

@@ -217,7 +217,8 @@ SETTINGS: dict[str, Setting] = {
     # clamd's StreamMaxLength (25M unless clamd.conf says otherwise); at least document_max_bytes.
     "clamd_stream_max_bytes": Setting(26214400, _positive_int, "a positive number of bytes"),
     # Back-channel logout (idp/oidc/backchannel.py): also deliver to private, loopback and
-    # link-local addresses, and over http. Tests and local development only: an SSRF hole.
+    # link-local addresses, and over http. Tests and local development only (an SSRF hole):
+    # refused unless debug = true.
     "backchannel_allow_private": Setting(False, _bool, "true or false"),
 }
 
@@ -266,6 +267,9 @@ def validate(cfg: dict[str, Any]) -> None:
         raise ConfigError("config key 'id_token_signing_alg': must be one of signing_algs")
     if cfg["session_idle_ttl"] > cfg["session_absolute_ttl"]:
         raise ConfigError("config key 'session_idle_ttl': must not exceed session_absolute_ttl")
+    if cfg["backchannel_allow_private"] and not cfg["debug"]:
+        # Logout tokens to private and loopback addresses: an SSRF hole outside development.
+        raise ConfigError("config key 'backchannel_allow_private': only with debug = true")
     _validate_registry(cfg)
     _validate_document_store(cfg)
     _validate_document_files_origin(cfg)

@@ -105,3 +105,97 @@ def test_purge_deletes_only_expired(runner, app, flow, person):
     clock.advance(2 * 86400)
     later = json.loads(runner.invoke(cli.main, ["purge", "--json"]).output)
     assert later["access tokens"] == 1 and later["authorization codes"] == 1 and later["interactions"] == 1
+
+
+def _clients_dir(runner, app, tmp_path) -> Path:
+    """Point the runner's configuration at an empty clients directory."""
+    cdir = tmp_path / "clients"
+    cdir.mkdir()
+    cfg_path = Path(runner.env["IDP_CONFIG"])
+    cfg_path.write_text(cfg_path.read_text().replace(f'clients_dir = "{app.config["IDP"]["clients_dir"]}"', f'clients_dir = "{cdir}"'))
+    return cdir
+
+
+REGISTRATION_OPTIONS = [
+    "--subject-type", "public", "--id-token-alg", "RS256",
+    "--backchannel-logout-uri", "https://rp.example.go.id/bc", "--backchannel-logout-session-required",
+    "--dpop-bound-access-tokens", "--identity-assurance",
+    "--document-type", "kk", "--document-type", "ktp", "--document-file",
+]
+REGISTRATION_FIELDS = {
+    "subject_type": "public", "id_token_signed_response_alg": "RS256",
+    "backchannel_logout_uri": "https://rp.example.go.id/bc", "backchannel_logout_session_required": True,
+    "dpop_bound_access_tokens": True, "identity_assurance": True, "document_types": ["kk", "ktp"], "document_file": True,
+}
+
+
+def test_clients_add_sets_every_registration_field(runner, app, tmp_path):
+    import tomllib
+
+    from idp.oidc import clients
+
+    cdir = _clients_dir(runner, app, tmp_path)
+    r = runner.invoke(cli.main, ["clients", "add", "rp-lengkap", "--name", "RP", "--redirect-uri", "https://rp.example.go.id/cb",
+                                 *REGISTRATION_OPTIONS, "--json"])
+    assert r.exit_code == 0, r.output
+    written = tomllib.loads((cdir / "rp-lengkap.toml").read_text())
+    assert {k: written[k] for k in REGISTRATION_FIELDS} == REGISTRATION_FIELDS
+    shown = json.loads(runner.invoke(cli.main, ["clients", "show", "rp-lengkap", "--json"]).output)
+    assert {k: shown[k] for k in REGISTRATION_FIELDS} == REGISTRATION_FIELDS
+    assert {"doc:kk", "doc:ktp"} <= set(shown["scopes"])
+    text = runner.invoke(cli.main, ["clients", "show", "rp-lengkap"]).output
+    assert "dpop_bound_access_tokens: True" in text and "backchannel_logout_uri: https://rp.example.go.id/bc" in text
+    with app.app_context():
+        c = clients.get_client("rp-lengkap")
+        assert {k: getattr(c, k) for k in REGISTRATION_FIELDS} == REGISTRATION_FIELDS
+    # the file alone gives the same registration
+    assert runner.invoke(cli.main, ["clients", "sync", str(cdir)]).exit_code == 0
+    assert json.loads(runner.invoke(cli.main, ["clients", "show", "rp-lengkap", "--json"]).output) == shown
+
+
+def test_clients_add_defaults_and_explicit_off(runner, app, tmp_path):
+    cdir = _clients_dir(runner, app, tmp_path)
+    r = runner.invoke(cli.main, ["clients", "add", "rp-biasa", "--name", "RP", "--redirect-uri", "https://rp.example.go.id/cb",
+                                 "--no-dpop-bound-access-tokens"])
+    assert r.exit_code == 0, r.output
+    text = (cdir / "rp-biasa.toml").read_text()
+    assert "dpop_bound_access_tokens = false" in text
+    assert "subject_type" not in text and "document" not in text and "backchannel" not in text
+    shown = json.loads(runner.invoke(cli.main, ["clients", "show", "rp-biasa", "--json"]).output)
+    assert shown["subject_type"] == app.config["IDP"]["default_subject_type"]
+    assert shown["id_token_signed_response_alg"] == "ES256"
+    assert shown["document_types"] == [] and shown["backchannel_logout_uri"] is None
+    assert not any(shown[k] for k in ("dpop_bound_access_tokens", "identity_assurance", "document_file",
+                                      "backchannel_logout_session_required"))
+
+
+@pytest.mark.parametrize(
+    "options,field",
+    [
+        (["--subject-type", "sideways"], "subject_type"),
+        (["--id-token-alg", "HS256"], "id_token_signed_response_alg"),
+        (["--id-token-alg", "PS256"], "id_token_signed_response_alg"),  # not in the provider's signing_algs
+        (["--backchannel-logout-uri", "http://rp.example.go.id/bc"], "backchannel_logout_uri"),
+        (["--backchannel-logout-uri", ""], "backchannel_logout_uri"),
+        (["--document-type", "library_card"], "document_types"),
+        (["--document-file"], "document_file"),
+    ],
+)
+def test_clients_add_rejects_bad_registration_fields(runner, app, tmp_path, options, field):
+    from idp.oidc import clients
+
+    cdir = _clients_dir(runner, app, tmp_path)
+    r = runner.invoke(cli.main, ["clients", "add", "rp-salah", "--name", "RP", "--redirect-uri", "https://rp.example.go.id/cb",
+                                 *options])
+    assert r.exit_code == 2
+    assert r.stderr.startswith(f"error: {cdir / 'rp-salah.toml'}: {field}: ")
+    assert list(cdir.iterdir()) == []
+    with app.app_context():
+        assert clients.get_client("rp-salah") is None
+
+
+def test_registration_writer_refuses_a_field_it_would_drop():
+    from idp.oidc.tomlwriter import dump_registration
+
+    with pytest.raises(ValueError, match="jwks"):
+        dump_registration({"client_id": "rp", "jwks": {"keys": []}})

@@ -50,3 +50,11 @@ def test_bad_toml_file(tmp_path):
     p.write_text("issuer = ")
     with pytest.raises(config.ConfigError, match="not valid TOML"):
         config.load_file(p)
+
+
+def test_backchannel_allow_private_only_in_debug():
+    """Logout tokens to private and loopback addresses (SSRF) are for development only."""
+    with pytest.raises(config.ConfigError, match=r"'backchannel_allow_private': only with debug = true"):
+        config.build({"issuer": "https://idp.example", "backchannel_allow_private": True})
+    cfg = config.build({"issuer": "https://idp.example", "backchannel_allow_private": True, "debug": True})
+    assert cfg["backchannel_allow_private"] is True

@@ -73,8 +73,10 @@ TEMPLATES = {
     ),
     "activation_code": (
         _l("SatuAkun activation"),
-        _l("An MPP officer verified you in person. Your SatuAkun activation code is %(code)s, valid for %(hours)s hours. "
-           "Use it to set your own password; never give it to anyone."),
+        # One text for every counter outcome that issues a code: account created, taken over
+        # from an earlier claim, credentials reset (counter/services.py verify_in_person).
+        _l("An MPP officer verified you in person and set up sign-in for your SatuAkun account. Your activation code "
+           "is %(code)s, valid for %(hours)s hours. Use it to set your own password; never give it to anyone."),
     ),
 }
 

@@ -28,14 +28,14 @@ EVENT = "http://schemas.openid.net/event/backchannel-logout"
 @pytest.fixture
 def allow_private():
     """The receiver listens on 127.0.0.1; a test parametrizes this to False for the
-    production default."""
+    production default. The flag is refused outside debug, so it comes with debug = true."""
     return True
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def app(request, keys_dir, tmp_path_factory, allow_private):
     clock.reset()
-    app = _make_app(request, keys_dir, tmp_path_factory, backchannel_allow_private=allow_private)
+    app = _make_app(request, keys_dir, tmp_path_factory, backchannel_allow_private=allow_private, debug=allow_private)
     yield app
     clock.reset()
 
