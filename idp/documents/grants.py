@@ -144,11 +144,12 @@ def _iso_time(ts: int | None) -> str | None:
     return datetime.datetime.fromtimestamp(ts, datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def release(person_id: int, client_id: str, type_codes: set[str], *, kind: str, client=None) -> list[dict] | None:
+def release(person_id: int, client_id: str, type_codes: set[str], *, kind: str, client=None,
+            files: bool = True) -> list[dict] | None:
     """The attributes of the citizen's documents of ``type_codes`` that live grants allow
     this client to read, with provenance; the read is recorded. Commits. With ``client``,
     grants given for another purpose than the registration states now are left out; a
-    one-time grant is spent by this read.
+    one-time grant is spent by this read. ``files=False``: no file links (attributes only).
 
     Returns None when no requested type has a live grant (the caller answers 403)."""
     now = clock.now()
@@ -181,7 +182,7 @@ def release(person_id: int, client_id: str, type_codes: set[str], *, kind: str, 
         elif doc.provenance == "issued":
             doc_type = types.get(doc.type_code)
             entry["verified"] = {"issuer": doc_type.issuer if doc_type else None, "time": _iso_time(doc.verified_at)}
-        if live[doc.type_code].include_file and services.file_releasable(doc):
+        if files and live[doc.type_code].include_file and services.file_releasable(doc):
             # The file only through a single-use link, never inline (documents/links.py), and
             # only once scanned clean (T70): a pending or quarantined file gets no link; its
             # attributes are still released.

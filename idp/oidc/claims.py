@@ -126,7 +126,8 @@ def person_claim(person: Person, name: str) -> Any:
     return getattr(person, name, None)
 
 
-def release(person: Person, client, scopes: set[str], requested: dict[str, Any], *, include_scope_claims: bool) -> dict:
+def release(person: Person, client, scopes: set[str], requested: dict[str, Any], *, include_scope_claims: bool,
+            document_evidence: bool = False) -> dict:
     """Claims to release: scope claims (for UserInfo) plus individually requested claims,
     limited to what the client is registered for and the person consented to.
 
@@ -148,7 +149,8 @@ def release(person: Person, client, scopes: set[str], requested: dict[str, Any],
             out[name] = value
     if requested.get("verified_claims") and getattr(client, "identity_assurance", False):
         verified = [v for item in requested["verified_claims"]
-                    if (v := verified_claims(person, item, allowed=allowed, scopes=scopes)) is not None]
+                    if (v := verified_claims(person, item, allowed=allowed, scopes=scopes,
+                                             client=client if document_evidence else None)) is not None]
         if verified:
             out["verified_claims"] = verified[0] if len(verified) == 1 else verified
     return out
@@ -219,6 +221,56 @@ def _document_evidence(person: Person) -> list[dict]:
     return out
 
 
+# OIDC4IDA document types (IDA predefined values where one fits; other types keep their
+# code from the types registry, as IDA allows).
+IDA_DOCUMENT_TYPES = {"ktp": "idcard", "sim": "driving_permit"}
+
+
+def documents_supported() -> list[str]:
+    """IDA document types this provider can give evidence of: the ID card always (counter
+    checks), and every type in the document types registry."""
+    from idp.documents import types
+
+    return sorted({"idcard"} | {IDA_DOCUMENT_TYPES.get(code, code) for code in types.current()})
+
+
+def _granted_document_evidence(person: Person, client, scopes: set[str]) -> list[dict]:
+    """Documents of the vault the citizen shares with this client (a `doc:<code>` scope of
+    the token and a live grant for the stated purpose) that an officer verified or the
+    issuing authority issued, as OIDC4IDA `document` evidence with their number, dates
+    and issuer (issue #6). Citizen-uploaded or expired documents are no evidence. The read
+    is recorded in the citizen's access history like any other (kind "verified_claims")."""
+    from idp.documents import grants, types
+
+    codes = types.codes_in_scopes(scopes) & set(client.document_types or [])
+    if not codes or getattr(person, "id", None) is None:
+        return []
+    released = grants.release(person.id, client.client_id, codes, kind="verified_claims", client=client, files=False)
+    out: list[dict] = []
+    for doc in released or []:
+        if doc["provenance"] not in ("verified", "issued") or doc["expired"]:
+            continue
+        doc_type = types.get(doc["type"])
+        attrs = doc["attributes"]
+        details: dict[str, Any] = {"type": IDA_DOCUMENT_TYPES.get(doc["type"], doc["type"])}
+        if attrs.get("number"):
+            details["document_number"] = attrs["number"]
+        if attrs.get("issued_on"):
+            details["date_of_issuance"] = attrs["issued_on"]
+        if doc["expires_on"]:
+            details["date_of_expiry"] = doc["expires_on"]
+        details["issuer"] = {"name": doc_type.issuer if doc_type else "", "country_code": "IDN"}
+        verified = doc["verified"] or {}
+        if doc["provenance"] == "verified":
+            check = {"check_method": "vpip", "organization": verified.get("location") or "Mal Pelayanan Publik",
+                     "time": verified.get("time")}
+        else:
+            check = {"check_method": "data", "organization": verified.get("issuer") or details["issuer"]["name"],
+                     "time": verified.get("time")}
+        out.append({"type": "document", "check_details": [check], "document_details": details})
+    return out
+
+
 def _value_ok(spec: Any, actual: Any) -> bool:
     """IDA §6.3/§5.5.1: `value`/`values` constrain what may be returned."""
     if not isinstance(spec, dict):
@@ -228,7 +280,7 @@ def _value_ok(spec: Any, actual: Any) -> bool:
     return not ("values" in spec and isinstance(spec["values"], list) and actual not in spec["values"])
 
 
-def verified_claims(person: Person, request: dict, *, allowed: set[str], scopes: set[str]) -> dict | None:
+def verified_claims(person: Person, request: dict, *, allowed: set[str], scopes: set[str], client=None) -> dict | None:
     """One `verified_claims` element for one request entry, or None when the person's
     verification cannot meet the request (IDA: omit rather than return something else).
     Only claims the client is registered for (and consented to) are returned."""
@@ -250,6 +302,8 @@ def verified_claims(person: Person, request: dict, *, allowed: set[str], scopes:
         verification["time"] = _iso(person.identity_verified_at)
     if "evidence" in wanted:
         verification["evidence"] = [e for e in map(_evidence, person.evidence or []) if e is not None] + documents
+        if client is not None:
+            verification["evidence"] += _granted_document_evidence(person, client, scopes)
     out_claims: dict[str, Any] = {}
     for name in request["claims"]:
         if name not in VERIFIED_CLAIMS:

@@ -45,7 +45,7 @@ def metadata(issuer: str, signing_algs: list[str]) -> dict:
         "verified_claims_supported": True,
         "trust_frameworks_supported": [claims.TRUST_FRAMEWORK],
         "evidence_supported": list(claims.EVIDENCE_TYPES),
-        "documents_supported": ["idcard"],
+        "documents_supported": claims.documents_supported(),
         "documents_check_methods_supported": list(claims.CHECK_METHODS),
         "electronic_records_supported": ["population_register"],
         "claims_in_verified_claims_supported": list(claims.VERIFIED_CLAIMS),

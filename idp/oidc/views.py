@@ -493,7 +493,8 @@ def userinfo():
         return _bearer_error(403, "insufficient_scope", "The access token lacks the openid scope")
     body = {"sub": claims_svc.subject(person, client)}
     body.update(
-        claims_svc.release(person, client, scopes, (at.claims or {}).get("userinfo", {}), include_scope_claims=True)
+        claims_svc.release(person, client, scopes, (at.claims or {}).get("userinfo", {}), include_scope_claims=True,
+                           document_evidence=True)
     )
     if any(s.startswith("doc:") for s in scopes):
         from idp.oidc.documents_api import distributed_claims  # OIDC Core §5.6.2
