@@ -195,3 +195,26 @@ def test_framework_errors_are_json(client):
     resp = client.post("/claims/documents")
     assert resp.status_code == 405 and resp.is_json and resp.get_json()["error"] == "invalid_request"
     assert "<html" not in resp.get_data(as_text=True).lower()
+
+
+def test_a_link_used_twice_at_once_serves_the_file_once(app, client, citizen, shared):
+    """Two downloads of one link racing (two nodes, two threads): exactly one gets the file."""
+    import threading
+
+    token, link = shared
+    barrier = threading.Barrier(4)
+    statuses: list[int] = []
+
+    def download():
+        http = app.test_client()
+        barrier.wait()
+        statuses.append(http.get(_path(link["url"]), headers=_auth(token)).status_code)
+
+    threads = [threading.Thread(target=download) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=30)
+    assert sorted(statuses) == [200, 404, 404, 404]
+    with app.app_context():
+        assert len(db.session.scalars(select(DocumentAccess).where(DocumentAccess.kind == "file")).all()) == 1
