@@ -10,8 +10,11 @@ CAPS = (Limit(1, 60), Limit(3, 900), Limit(10, 86400))
 
 
 @pytest.fixture(autouse=True)
-def _frozen_clock():
-    # Window arithmetic below is exact to the second; the wall clock must not tick in between.
+def _frozen_clock(request):
+    # Window arithmetic below is exact to the second; the wall clock must not tick in
+    # between. Frozen after the app fixture, which resets the clock when it starts.
+    if "ctx" in request.fixturenames:
+        request.getfixturevalue("ctx")
     clock.freeze()
     yield
     clock.reset()
