@@ -220,6 +220,9 @@ SETTINGS: dict[str, Setting] = {
     # link-local addresses, and over http. Tests and local development only (an SSRF hole):
     # refused unless debug = true.
     "backchannel_allow_private": Setting(False, _bool, "true or false"),
+    # DPoP (RFC 9449 §8): server nonces are always offered (DPoP-Nonce header) and checked
+    # when a proof carries one; true also refuses proofs without one (use_dpop_nonce).
+    "dpop_nonce_required": Setting(False, _bool, "true or false"),
 }
 
 

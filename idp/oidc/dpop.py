@@ -12,14 +12,19 @@ within the accepted window, `ath` when a token comes with it, and `jti` never se
 (within the window, shared by every node through the database, so a replay to another
 node fails as well). JOSE parsing and verification are joserfc's.
 
-Server-provided nonces (§8) are not issued: freshness rests on the `iat` window and the
-replay store.
+Server nonces (§8, §9): every response to a request with a DPoP proof carries a fresh
+`DPoP-Nonce`; a proof that carries a nonce must carry a current one, else the answer is
+`use_dpop_nonce` with a new nonce (the client retries once). With `dpop_nonce_required`
+a proof without a nonce is answered the same way. Nonces are stateless: an HMAC of the
+current minute under a key derived from the server secret, so every node issues and
+accepts the same ones without shared state; one stays valid for 60-120 s.
 """
 
 from __future__ import annotations
 
 import base64
 import hashlib
+import hmac
 import json
 import math
 import re
@@ -35,13 +40,15 @@ from sqlalchemy.exc import IntegrityError
 from idp import clock
 from idp.extensions import db
 
-# Asymmetric algorithms only (§4.3 item 5); advertised as dpop_signing_alg_values_supported.
-ALGS = ("ES256", "ES384", "PS256", "RS256", "Ed25519", "EdDSA")  # EdDSA: pre-RFC 9864 name
+# Asymmetric algorithms only (§4.3 item 5), as FAPI 2.0 allows them (no RS256: PKCS#1 v1.5);
+# advertised as dpop_signing_alg_values_supported. EdDSA: the pre-RFC 9864 name of Ed25519.
+ALGS = ("ES256", "ES384", "PS256", "Ed25519", "EdDSA")
 _KEY_TYPES = {"EC": ECKey, "RSA": RSAKey, "OKP": OKPKey}
 _PRIVATE_MEMBERS = {"d", "p", "q", "dp", "dq", "qi", "oth", "k"}
 MAX_PROOF_LENGTH = 8192
-MAX_AGE = 300  # seconds a proof stays acceptable after its iat
+MAX_AGE = 60  # seconds a proof stays acceptable after its iat (SECURITY.md T24: 70 s is stale)
 MAX_SKEW = 60  # seconds a proof's iat may lie in the future (client clocks)
+NONCE_PERIOD = 60  # a nonce is minted per minute; the current and the previous one are accepted
 JKT_RE = re.compile(r"[A-Za-z0-9_-]{43}")
 MIN_RSA_BITS, MAX_RSA_BITS = 2048, 8192
 
@@ -51,7 +58,46 @@ _REGISTRY.max_header_length = 4096
 
 
 class DPoPError(Exception):
-    """A proof failed a check. ``str()`` is the public error_description."""
+    """A proof failed a check. ``str()`` is the public error_description; ``error`` the
+    OAuth error code."""
+
+    error = "invalid_dpop_proof"
+
+
+class DPoPNonceError(DPoPError):
+    """The proof needs a (fresh) server nonce: answer with `use_dpop_nonce` and a new one."""
+
+    error = "use_dpop_nonce"
+
+
+def _nonce_key() -> bytes:
+    from flask import current_app
+
+    cache = current_app.extensions.setdefault("idp_dpop_nonce_key", {})
+    if "key" not in cache:
+        from cryptography.hazmat.primitives import hashes
+        from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+        secret = current_app.extensions["idp_secrets"]["session"]
+        secret = secret if isinstance(secret, bytes) else secret.encode()
+        cache["key"] = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=b"satuakun dpop nonce").derive(secret)
+    return cache["key"]
+
+
+def _nonce_for(period: int) -> str:
+    return _b64(hmac.new(_nonce_key(), str(period).encode(), hashlib.sha256).digest())
+
+
+def new_nonce() -> str:
+    """The nonce to send in `DPoP-Nonce` now."""
+    return _nonce_for(clock.now() // NONCE_PERIOD)
+
+
+def _nonce_ok(nonce) -> bool:
+    if not isinstance(nonce, str) or len(nonce) > 64:
+        return False
+    period = clock.now() // NONCE_PERIOD
+    return any(hmac.compare_digest(nonce, _nonce_for(p)) for p in (period, period - 1))
 
 
 def _b64(data: bytes) -> str:
@@ -146,6 +192,11 @@ def check_proof(proof: str, *, method: str, uri: str, access_token: str | None =
         raise DPoPError("The DPoP proof is not fresh")
     if access_token is not None and claims.get("ath") != ath(access_token):
         raise DPoPError("The DPoP proof ath does not match the access token")
+    nonce = claims.get("nonce")
+    if nonce is not None and not _nonce_ok(nonce):
+        raise DPoPNonceError("The DPoP proof nonce is not current: use the DPoP-Nonce header")
+    if nonce is None and _nonce_required():
+        raise DPoPNonceError("A DPoP proof nonce is required: use the DPoP-Nonce header")
 
     jkt = key.thumbprint()
     if record:
@@ -155,6 +206,12 @@ def check_proof(proof: str, *, method: str, uri: str, access_token: str | None =
 
         g.dpop_jti = jti
     return jkt
+
+
+def _nonce_required() -> bool:
+    from flask import current_app
+
+    return bool(current_app.config["IDP"]["dpop_nonce_required"])
 
 
 def remember(jkt: str, jti: str) -> None:

@@ -86,7 +86,7 @@ def authenticate(public_url: str, *, allow_form: bool = False):
             raise dpop.DPoPError("A DPoP proof is required")
         jkt = dpop.check_proof(proof, method=request.method, uri=public_url, access_token=value)
     except dpop.DPoPError as exc:
-        return error(401, "invalid_dpop_proof", str(exc), scheme="DPoP")
+        return error(401, exc.error, str(exc), scheme="DPoP")
     if jkt != at.dpop_jkt:
         return error(401, "invalid_token", "The DPoP proof key does not match the access token", scheme="DPoP")
     g.resource_scheme = "DPoP"

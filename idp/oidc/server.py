@@ -12,7 +12,7 @@ import logging
 from authlib.integrations.flask_oauth2 import AuthorizationServer
 from authlib.oauth2.base import OAuth2Error
 from authlib.oauth2.rfc6749 import grants
-from authlib.oauth2.rfc6749.errors import InvalidClientError, InvalidGrantError
+from authlib.oauth2.rfc6749.errors import InvalidClientError, InvalidGrantError, InvalidRequestError
 from authlib.oauth2.rfc7009 import RevocationEndpoint
 from authlib.oauth2.rfc7523 import JWTBearerClientAssertion
 from authlib.oauth2.rfc7636 import CodeChallenge
@@ -86,7 +86,8 @@ class DPoPBinding:
             except dpop.DPoPError as exc:
                 raise InvalidDPoPProofError(str(exc)) from None
         if jkt is None and request.client.dpop_bound_access_tokens:
-            raise InvalidDPoPProofError("A DPoP proof is required for this client")
+            # SECURITY.md T24: a missing header is an invalid request (a bad one is invalid_dpop_proof).
+            raise InvalidRequestError("A DPoP proof is required for this client")
         code, refresh = request.authorization_code, request.refresh_token
         if code is not None and code.dpop_jkt is not None and code.dpop_jkt != jkt:
             raise InvalidGrantError("The DPoP proof key does not match the dpop_jkt of the authorization request")

@@ -441,6 +441,14 @@ def describe_request(req: authz.AuthorizationRequest) -> list[str]:
 
 
 # -- token, userinfo, revocation, introspection -------------------------------------------------
+@bp.after_request
+def _dpop_nonce(resp: Response) -> Response:
+    """RFC 9449 §8/§9: a fresh server nonce with every answer to a request carrying a proof."""
+    if "DPoP" in request.headers and "DPoP-Nonce" not in resp.headers:
+        resp.headers["DPoP-Nonce"] = dpop.new_nonce()
+    return resp
+
+
 @bp.post("/token")
 @csrf.exempt
 def token():
@@ -451,7 +459,7 @@ def token():
             g.dpop_jkt = dpop.check_proof(proof, method="POST", uri=current_app.config["IDP"]["issuer"] + "/token",
                                           record=False)
     except dpop.DPoPError as exc:
-        body = {"error": "invalid_dpop_proof", "error_description": str(exc)}
+        body = {"error": exc.error, "error_description": str(exc)}
         return Response(current_app.json.dumps(body), status=400, mimetype="application/json", headers=JSON_NO_STORE)
     response = _server().create_token_response()
     # One commit for everything the grant wrote (tokens, rotation, last use).

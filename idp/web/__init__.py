@@ -100,7 +100,7 @@ def init_app(app: Flask) -> None:
             # (browser-based public clients), and no ambient authority is exposed.
             h["Access-Control-Allow-Origin"] = "*"
             # RFC 9449 §7.1: a browser client must be able to read the DPoP challenge.
-            h["Access-Control-Expose-Headers"] = "WWW-Authenticate"
+            h["Access-Control-Expose-Headers"] = "WWW-Authenticate, DPoP-Nonce"
             if request.method == "OPTIONS":
                 h["Access-Control-Allow-Methods"] = "GET, POST"
                 h["Access-Control-Allow-Headers"] = "Authorization, Content-Type, DPoP"

@@ -333,9 +333,9 @@ def test_dpop_userinfo_needs_the_key(run):
 def test_dpop_refresh_is_bound_for_a_public_client(run):
     s = step(run, "dpop_refresh")
     assert s["token_type"].lower() == "dpop" and s["userinfo_sub"]
-    # This client is registered with dpop_bound_access_tokens: no proof, no tokens (§5.2).
+    # This client is registered with dpop_bound_access_tokens: no proof, no tokens (§5.2, T24).
     err = s["refresh_without_key_error"]
-    assert err is not None and err.get("error") == "invalid_dpop_proof", err
+    assert err is not None and err.get("error") == "invalid_request", err
 
 
 def test_rp_script_completed(run):

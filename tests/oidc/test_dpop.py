@@ -149,6 +149,8 @@ def _bad_proof(case: str) -> str:
         return f"{_b64json(header)}.{_b64json({'jti': 'x', 'htm': 'POST', 'htu': TOKEN_URL, 'iat': clock.now()})}."
     if case == "symmetric":
         return Holder(OctKey.generate_key(256), "HS256").proof(header={"jwk": {"kty": "oct", "k": "c2VjcmV0"}})
+    if case == "rs256":
+        return Holder(RSAKey.generate_key(2048), "RS256").proof()
     if case == "rsa-1024":
         return _small_rsa_proof()
     if case == "rsa-claims-es256":
@@ -165,7 +167,7 @@ def _bad_proof(case: str) -> str:
         "htu": lambda: holder.proof(url=ISSUER + "/userinfo"),
         "htu-host": lambda: holder.proof(url="https://evil.test/token"),
         "no-jti": lambda: holder.proof(jti=None),
-        "stale": lambda: holder.proof(iat=clock.now() - 301),
+        "stale": lambda: holder.proof(iat=clock.now() - 70),  # SECURITY.md T24
         "future": lambda: holder.proof(iat=clock.now() + 120),
         "iat-string": lambda: holder.proof(iat=str(clock.now())),
         "htu-userinfo": lambda: holder.proof(url="https://attacker@idp.test/token"),
@@ -180,19 +182,19 @@ def _small_rsa_proof() -> str:
         warnings.simplefilter("ignore", SecurityWarning)
         key = _RSA.import_key(rsa.generate_private_key(65537, 1024))
     payload = {"jti": secrets.token_urlsafe(8), "htm": "POST", "htu": TOKEN_URL, "iat": clock.now()}
-    header = {"typ": "dpop+jwt", "alg": "RS256", "jwk": key.as_dict(private=False)}
-    registry = jws.JWSRegistry()
+    header = {"typ": "dpop+jwt", "alg": "PS256", "jwk": key.as_dict(private=False)}
+    registry = jws.JWSRegistry(algorithms=["PS256"])
     registry.max_header_length = 4096
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", SecurityWarning)
-        return jws.serialize_compact(header, json.dumps(payload), key, algorithms=["RS256"], registry=registry)
+        return jws.serialize_compact(header, json.dumps(payload), key, algorithms=["PS256"], registry=registry)
 
 
 BAD = {  # case: what the error_description names
     "malformed": "compact JWS", "alg-none": "alg", "symmetric": "alg", "rsa-claims-es256": "signature",
     "typ": "typ", "private-jwk": "private", "wrong-key": "signature", "htm": "htm", "htu": "htu", "htu-host": "htu",
     "no-jti": "jti", "stale": "fresh", "future": "fresh", "iat-string": "iat", "htu-userinfo": "htu",
-    "rsa-1024": "key size",
+    "rsa-1024": "key size", "rs256": "alg",
 }
 
 
@@ -251,7 +253,7 @@ def test_scope_errors_use_the_scheme_of_the_request(strict_flow, person):
                                                                   "DPoP": holder.proof("GET", url, at)})
     assert denied.status_code == 403 and denied.headers["WWW-Authenticate"].startswith("DPoP ")
     assert 'error="insufficient_scope"' in denied.headers["WWW-Authenticate"]
-    assert denied.headers["Access-Control-Expose-Headers"] == "WWW-Authenticate"
+    assert denied.headers["Access-Control-Expose-Headers"] == "WWW-Authenticate, DPoP-Nonce"
 
 
 def test_two_proof_headers_refused(flow, person):
@@ -377,8 +379,8 @@ def test_registration_flag_validated(ctx):
 
 
 def test_high_assurance_client_gets_no_token_without_proof(strict_flow, person):
-    resp = _tokens(strict_flow, person)
-    assert resp.status_code == 400 and resp.get_json()["error"] == "invalid_dpop_proof"
+    resp = _tokens(strict_flow, person)  # SECURITY.md T24: a missing header is invalid_request
+    assert resp.status_code == 400 and resp.get_json()["error"] == "invalid_request"
     ok = _tokens(strict_flow, person, Holder())
     assert ok.status_code == 200 and ok.get_json()["token_type"] == "DPoP"
 
@@ -403,3 +405,64 @@ def test_document_claims_need_the_proof(strict_flow, person):
     wrong_url = strict_flow.http.get("/claims/documents", headers={"Authorization": f"DPoP {at}",
                                                                      "DPoP": holder.proof("GET", USERINFO_URL, at)})
     assert wrong_url.status_code == 401 and 'error="invalid_dpop_proof"' in _challenge(wrong_url)
+
+
+# -- server nonces (RFC 9449 §8, §9; SECURITY.md T24) ------------------------------------------------
+def _code_data(flow, person):
+    code = flow.run(person.nik)["code"]
+    return {"grant_type": "authorization_code", "code": code, "redirect_uri": flow.rp.redirect_uris[0],
+            "code_verifier": flow.verifier}
+
+
+def test_every_dpop_answer_offers_a_nonce_and_a_current_one_is_accepted(flow, person):
+    holder = Holder()
+    resp = _token_request(flow, _code_data(flow, person), {"DPoP": holder.proof()})
+    nonce = resp.headers["DPoP-Nonce"]
+    assert resp.status_code == 200 and len(nonce) == 43
+    at = resp.get_json()["access_token"]
+    ok = _userinfo(flow.http, at, holder, nonce=nonce)
+    assert ok.status_code == 200 and ok.headers["DPoP-Nonce"]
+    # Still good a minute later (the previous minute's nonce), not two minutes later.
+    clock.advance(60)
+    assert _userinfo(flow.http, at, holder, nonce=nonce).status_code == 200
+    clock.advance(60)
+    stale = _userinfo(flow.http, at, holder, nonce=nonce)
+    assert stale.status_code == 401 and 'error="use_dpop_nonce"' in _challenge(stale)
+    fresh = stale.headers["DPoP-Nonce"]
+    assert fresh != nonce and _userinfo(flow.http, at, holder, nonce=fresh).status_code == 200
+
+
+def test_a_stale_nonce_at_the_token_endpoint_asks_for_a_new_one(flow, person):
+    holder = Holder()
+    data = _code_data(flow, person)
+    resp = _token_request(flow, dict(data), {"DPoP": holder.proof(nonce="made-up")})
+    assert resp.status_code == 400 and resp.get_json()["error"] == "use_dpop_nonce"
+    retry = _token_request(flow, dict(data), {"DPoP": holder.proof(nonce=resp.headers["DPoP-Nonce"])})
+    assert retry.status_code == 200 and retry.get_json()["token_type"] == "DPoP"
+
+
+def test_nonces_work_on_every_node(flow, person, app, keys_dir):
+    from idp import create_app
+    from tests.conftest import base_config
+
+    holder = Holder()
+    resp = _token_request(flow, _code_data(flow, person), {"DPoP": holder.proof()})
+    at, nonce = resp.get_json()["access_token"], resp.headers["DPoP-Nonce"]
+    other = create_app(base_config(keys_dir, app.config["SQLALCHEMY_DATABASE_URI"]))
+    assert _userinfo(other.test_client(), at, holder, nonce=nonce).status_code == 200
+
+
+def test_nonce_required_by_configuration(person, register_client, keys_dir, app):
+    from idp import create_app
+    from tests.conftest import base_config
+
+    strict = create_app(base_config(keys_dir, app.config["SQLALCHEMY_DATABASE_URI"], dpop_nonce_required=True))
+    http = strict.test_client()
+    rp, secret = register_client()
+    flow = Flow(http, rp, secret)
+    holder = Holder()
+    data = _code_data(flow, person)
+    first = _token_request(flow, dict(data), {"DPoP": holder.proof()})
+    assert first.status_code == 400 and first.get_json()["error"] == "use_dpop_nonce"
+    second = _token_request(flow, dict(data), {"DPoP": holder.proof(nonce=first.headers["DPoP-Nonce"])})
+    assert second.status_code == 200
