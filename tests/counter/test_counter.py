@@ -505,3 +505,19 @@ def test_login_page_links_to_activation(client, flow):
     page = client.get(resp.headers["Location"]).get_data(as_text=True)
     assert 'href="/activate"' in page
     assert urlsplit(client.get("/activate").request.url).path == "/activate"
+
+
+def test_counter_pages_are_accessible(app, officer, create_person):
+    """The WCAG structure checks of tests/account/test_accessibility.py on the officer's
+    pages: home, a citizen found by look-up (several forms), and an activation code."""
+    from tests.account.test_accessibility import check
+
+    existing(create_person, OWN)
+    check(officer.http.get("/counter").get_data(as_text=True), "/counter")
+    found = lookup(officer.http, OWN["nik"])
+    assert found.status_code == 200
+    check(found.get_data(as_text=True), "/counter/lookup (account found)")
+    check(lookup(officer.http, NEW["nik"]).get_data(as_text=True), "/counter/lookup (no account)")
+    created = verify(officer.http, NEW, "create")
+    assert created.status_code == 200
+    check(created.get_data(as_text=True), "/counter/verify (account created)")
