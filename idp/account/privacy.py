@@ -87,9 +87,10 @@ def _document(doc: Document) -> dict:
     return entry
 
 
-def export_person(person_id: int) -> dict:
+def export_person(person_id: int, *, record: bool = True) -> dict:
     """Everything stored about the person, for the person (T93). Records the export in the
-    audit log and commits. No hash, key, seed or code is included."""
+    audit log (unless ``record`` is False: the caller records its own event) and commits.
+    No hash, key, seed or code is included."""
     person = db.session.get(Person, person_id)
     names = _client_names()
     now = clock.now()
@@ -156,7 +157,8 @@ def export_person(person_id: int) -> dict:
                                  if not any(w in k.lower() for w in _SECRET_WORDS)}} for e in events],
         },
     }
-    record_event(EventTag.DATA_EXPORTED, actor="citizen", person_id=person_id)
+    if record:
+        record_event(EventTag.DATA_EXPORTED, actor="citizen", person_id=person_id)
     db.session.commit()
     return out
 

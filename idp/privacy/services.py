@@ -768,5 +768,5 @@ def export_for_request(person_id: int, *, reason: str, actor: str = "cli", opera
 
     record_event(EventTag.DATA_EXPORTED_BY_OPERATOR, actor=actor, person_id=person_id, reason=reason,
                  operator=operator)
-    data = export_person(person_id)
+    data = export_person(person_id, record=False)  # the operator's event above, not a citizen's
     return json.dumps(data, ensure_ascii=False, indent=2, default=str).encode()

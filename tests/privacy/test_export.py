@@ -63,6 +63,8 @@ def test_T93_export_by_person_id_and_never_over_an_existing_file(app, person, ru
     with app.app_context():
         events = db.session.execute(select(AuditEvent).where(AuditEvent.tag == "privacy:data:exported")).scalars().all()
         assert [(e.person_id, e.data["reason"]) for e in events] == [(person.id, REASON)]
+        # The operator's export is not recorded as if the citizen had taken it.
+        assert db.session.execute(select(AuditEvent).where(AuditEvent.tag == "account:data:exported")).first() is None
 
 
 def test_T93_nik_from_a_file(app, person, runner, tmp_path):
