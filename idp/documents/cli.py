@@ -7,9 +7,11 @@ import sys
 
 import click
 
-EXIT_INFECTED = 1
-EXIT_UNAVAILABLE = 2
+# 1 (failed, e.g. the database is down) and 2 (usage or configuration error) keep their
+# meaning from idp/cli.py; the outcomes of a completed scan have codes of their own.
 EXIT_INCOMPLETE = 3
+EXIT_INFECTED = 4
+EXIT_UNAVAILABLE = 5
 
 
 @click.group(help="Document vault: citizens' documents, encrypted at rest.")
@@ -30,9 +32,11 @@ the same file, but only one of them records its verdict.
 Needs document_scanner = "clamd". Progress goes to stderr, the summary to stdout.
 
 \b
-Exit codes: 0 done, nothing infected; 1 infected files were found and quarantined;
-2 clamd is unavailable (the run stopped; the rest stays pending) or scanning is off;
-3 some files could not be scanned or read (logged; they stay as they were).""",
+Exit codes: 0 done, nothing infected; 1 failed (e.g. database down); 2 usage or
+configuration error; 3 some files could not be scanned or read (logged; they stay as
+they were); 4 infected files were found and quarantined; 5 clamd is unavailable (the
+run stopped; the rest stays pending) or scanning is off. With several outcomes, the
+highest code wins: 5 over 4 over 3.""",
 )
 @click.option("--batch", default=100, show_default=True, type=click.IntRange(1, 1000), help="Files per transaction.")
 @click.option("--limit", type=click.IntRange(1), help="At most this many files in this run.")
@@ -56,6 +60,8 @@ def scan(batch: int, limit: int | None, rescan_clean: bool, as_json: bool):
                                              progress=progress)
         except services.ScanningOffError:
             click.echo("error: document_scanner is 'none': scanning is off (set document_scanner = 'clamd')", err=True)
+            if as_json:
+                click.echo(json.dumps({"error": "scanning_off"}))
             sys.exit(EXIT_UNAVAILABLE)
     data = run.to_dict()
     lines = [
@@ -70,10 +76,10 @@ def scan(batch: int, limit: int | None, rescan_clean: bool, as_json: bool):
     if run.unavailable:
         lines.insert(0, "clamd is unavailable: the run stopped early")
     _out(as_json, data, "\n".join(lines))
-    if run.infected:
-        sys.exit(EXIT_INFECTED)
     if run.unavailable:
         sys.exit(EXIT_UNAVAILABLE)
+    if run.infected:
+        sys.exit(EXIT_INFECTED)
     if run.failed or run.unreadable:
         sys.exit(EXIT_INCOMPLETE)
 

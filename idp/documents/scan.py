@@ -124,7 +124,8 @@ def parse_reply(raw: bytes) -> ScanResult:
     if text.startswith("stream: ") and text.endswith(" FOUND"):
         name = text[len("stream: "):-len(" FOUND")].strip()
         if not _SIGNATURE.fullmatch(name) or len(name) > MAX_SIGNATURE:
-            return _error(UNAVAILABLE, "malformed signature name in the reply")
+            # clamd found something: a name we cannot store makes it no less infected.
+            name = re.sub(r"[^\x21-\x7e]", "_", name)[:MAX_SIGNATURE] or "Unknown"
         if name.startswith("Heuristics.Limits.Exceeded"):
             return _error(LIMITS_EXCEEDED, f"clamd could not scan the whole file ({name})")
         return ScanResult(INFECTED, signature=name)

@@ -190,6 +190,9 @@ def upload(person_id: int, type_code: str, raw_attributes: dict, filename: str, 
     attrs = doc_type.clean(raw_attributes)
     checked = sandbox.check(filename, data, max_bytes=cfg["document_max_bytes"],
                             cpu_seconds=cfg["document_parse_cpu_seconds"], memory_mb=cfg["document_parse_memory_mb"])
+    # Nothing is written yet: end the read transaction so no connection idles in one while
+    # clamd scans (up to clamd_connect_timeout + clamd_timeout).
+    db.session.rollback()
     scan_status = _scan_upload(person_id, doc_type.code, checked)
     now = clock.now()
     public_id = secrets.token_urlsafe(16)
@@ -351,9 +354,9 @@ def scan_stored_files(*, actor: str = "cli", rescan_clean: bool = False, batch: 
     the citizen deletes the document. Each status changes by a conditional UPDATE, so a
     document deleted or re-scanned meanwhile (another node) is left alone.
 
-    Stops at the first file the scanner does not answer for (``unavailable``); files it
-    answers an error for, and files that cannot be read, are counted and left as they
-    were. ``progress`` is called after each batch. Returns the ScanRun. Raises
+    Stops when the scanner stops answering (``unavailable``: a file's scan failed and a
+    PING then fails too); files it answers an error for (or cannot finish while still
+    answering PING), and files that cannot be read, are counted and left as they were. ``progress`` is called after each batch. Returns the ScanRun. Raises
     ScanningOffError."""
     sc = scanner()
     if sc.name == "none":
@@ -370,7 +373,6 @@ def scan_stored_files(*, actor: str = "cli", rescan_clean: bool = False, batch: 
                                   .order_by(Document.id).limit(size)).scalars().all()
         if not docs:
             break
-        found: list[tuple[int, str]] = []
         for doc in docs:
             last_id = doc.id
             seen += 1
@@ -381,25 +383,28 @@ def scan_stored_files(*, actor: str = "cli", rescan_clean: bool = False, batch: 
                 log.error(json.dumps({"event": "document_scan_unreadable", "document": doc.public_id, "error": str(exc)}))
                 continue
             result = sc.scan(data)
-            if result.unavailable:
+            if result.unavailable and not sc.ping():
                 run.unavailable = True
                 log.warning(json.dumps({"event": "document_scan_failed", "reason": result.reason, "detail": result.detail}))
                 break
             if result.verdict != scan.CLEAN and result.verdict != scan.INFECTED:
+                # An error for this file only (clamd still answers): count it and go on, so one
+                # file clamd cannot finish never holds back the ones after it.
                 run.failed += 1
                 log.warning(json.dumps({"event": "document_scan_failed", "document": doc.public_id,
                                         "reason": result.reason, "detail": result.detail}))
                 continue
             run.scanned += 1
-            if _record_verdict(doc, result, actor):
+            recorded = _record_verdict(doc, result, actor)
+            # Commit each verdict at once: no row stays locked while the next file is scanned.
+            db.session.commit()
+            if recorded:
                 if result.verdict == scan.INFECTED:
                     run.infected.append(doc.public_id)
-                    found.append((doc.person_id, doc.type_code))
+                    _tell_quarantined(doc.person_id, doc.type_code)  # after the commit (authn/notices.py)
                 else:
                     run.clean += 1
         db.session.commit()
-        for person_id, type_code in found:  # after the commit (authn/notices.py)
-            _tell_quarantined(person_id, type_code)
         if progress is not None:
             progress(run)
     db.session.commit()

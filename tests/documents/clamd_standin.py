@@ -78,6 +78,8 @@ class _Handler(socketserver.BaseRequestHandler):
             return
         digest = hashlib.sha256(data).hexdigest()
         standin.scanned.append(digest)
+        if digest in standin.fail_digests:
+            return  # this file only: the connection closes with no answer
         if standin.mode != "ok":
             self._misbehave(standin, sock)
             return
@@ -118,6 +120,7 @@ class ClamdStandIn:
         self.unix_path = unix_path
         self.stream_max_length = stream_max_length
         self.mode = "ok"
+        self.fail_digests: set[str] = set()
         self.markers: dict[bytes, str] = {EICAR: "Eicar-Signature"}
         self.flag_sha256: dict[str, str] = {}
         self.flag_all: str | None = None

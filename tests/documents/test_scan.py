@@ -21,7 +21,7 @@ from sqlalchemy import select
 from idp import clock
 from idp.audit.models import AuditEvent
 from idp.config import ConfigError, build
-from idp.documents import scan
+from idp.documents import scan, services
 from idp.documents.models import Document, DocumentDownloadLink
 from idp.documents.scan import ClamdScanner, NoScanner, ScanResult
 from idp.extensions import db
@@ -137,9 +137,15 @@ def _scan_cli(runner, *args):
     (b"stream: Can't allocate memory ERROR\0", "error", None, "unavailable"),
     (b"UNKNOWN COMMAND\0", "error", None, "unavailable"),
     (b"PONG\0", "error", None, "unavailable"),
-    (b"stream:  FOUND\0", "error", None, "unavailable"),
-    (b"stream: Bad\x01Name FOUND\0", "error", None, "unavailable"),
-    (b"stream: " + b"A" * 129 + b" FOUND\0", "error", None, "unavailable"),
+    # clamd said FOUND: a name we cannot store is cleaned up, never taken for clean.
+    (b"stream:  FOUND\0", "infected", "Unknown", None),
+    (b"stream: Bad\x01Name FOUND\0", "infected", "Bad_Name", None),
+    (b"stream: " + b"A" * 129 + b" FOUND\0", "infected", "A" * 128, None),
+    (b"stream: OK.Trojan FOUND\0", "infected", "OK.Trojan", None),
+    # Only exactly "stream: OK" is clean.
+    (b"stream: OKAY\0", "error", None, "unavailable"),
+    (b"stream: OK junk\0", "error", None, "unavailable"),
+    (b"stream: ok\0", "error", None, "unavailable"),
     (b"\0", "error", None, "unavailable"),
 ])
 def test_parse_reply(reply, verdict, signature, reason):
@@ -352,7 +358,7 @@ def test_file_found_infected_later_is_quarantined(app, client, citizen, file_rp,
     result = _scan_cli(runner)
     assert result.exit_code == 0 and json.loads(result.stdout)["scanned"] == 0  # clean files: only on request
     result = _scan_cli(runner, "--rescan-clean")
-    assert result.exit_code == 1, result.output
+    assert result.exit_code == 4, result.output
     summary = json.loads(result.stdout)
     doc = _only_document(app)
     assert summary["infected"] == 1 and summary["infected_documents"] == [doc.public_id]
@@ -415,7 +421,7 @@ def test_cli_stops_when_clamd_is_unavailable(app, client, citizen, clamd, runner
     clamd.mode = "close"
     assert upload(client, data=PNG).status_code == 303
     result = _scan_cli(runner)
-    assert result.exit_code == 2
+    assert result.exit_code == 5
     summary = json.loads(result.stdout)
     assert summary["scanner_unavailable"] is True and summary["scanned"] == 0 and summary["remaining"] == 1
     assert _only_document(app).scan_status == "pending"
@@ -446,6 +452,34 @@ def test_cli_counts_files_clamd_cannot_scan(app, client, citizen, clamd, runner)
     assert json.loads(result.stdout)["failed"] == 1 and _only_document(app).scan_status == "pending"
 
 
+def test_one_file_clamd_cannot_finish_does_not_hold_back_the_rest(app, client, citizen, clamd, runner):
+    """clamd drops the connection for one file but still answers PING: that file is counted
+    and left pending, and the files after it are scanned."""
+    import hashlib
+
+    clamd.mode = "close"
+    first, second = files.png(size=(31, 20)), files.png(size=(32, 20))
+    assert upload(client, data=first).status_code == 303
+    assert upload(client, data=second).status_code == 303
+    clamd.mode = "ok"
+    with app.app_context():
+        from sqlalchemy import select
+
+        from idp.documents.models import Document
+        from idp.extensions import db
+
+        docs = db.session.execute(select(Document).order_by(Document.id)).scalars().all()
+        stored = [services.read_file(d) for d in docs]
+    clamd.fail_digests = {hashlib.sha256(stored[0]).hexdigest()}
+    result = _scan_cli(runner, "--batch", "1")
+    assert result.exit_code == 3, result.output
+    summary = json.loads(result.stdout)
+    assert summary["failed"] == 1 and summary["clean"] == 1 and summary["scanner_unavailable"] is False
+    with app.app_context():
+        statuses = [d.scan_status for d in db.session.execute(select(Document).order_by(Document.id)).scalars()]
+    assert statuses == ["pending", "clean"]
+
+
 def test_cli_help(runner):
     from idp.cli import main
 
@@ -464,7 +498,8 @@ def test_scanning_off_skips_and_releases_until_turned_on(app, client, citizen, f
     [entry] = _claims(client, token)
     assert "file" in entry  # scanning explicitly off: released unchecked
     result = _scan_cli(runner)
-    assert result.exit_code == 2 and "scanning is off" in result.stderr
+    assert result.exit_code == 5 and "scanning is off" in result.stderr
+    assert json.loads(result.stdout) == {"error": "scanning_off"}
 
     # The operator turns scanning on: the skipped file is held back until scanned.
     cfg = dict(app.config["IDP"], document_scanner="clamd", clamd_address=clamd.address)
