@@ -156,6 +156,10 @@ def client(app):
 @pytest.fixture
 def runner(app, tmp_path):
     """Click runner whose IDP_CONFIG names a file equivalent to the app's configuration."""
+    return make_runner(app, tmp_path)
+
+
+def make_runner(app, tmp_path):
     from click.testing import CliRunner
 
     (tmp_path / "cfg").mkdir(exist_ok=True)

@@ -87,6 +87,7 @@ TEMPLATES = {
 # citizens whose language we do not store. The subject carries both languages too.
 LETTERS = {
     "breach_notice": "SatuAkun: Pemberitahuan insiden data pribadi / Personal data breach notice",
+    "breach_notice_short": "SatuAkun: insiden data pribadi / personal data breach",
 }
 
 

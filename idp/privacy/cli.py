@@ -212,6 +212,8 @@ def breach_notices(since, until, client_id, events, data, batch, incident, detec
 
         try:
             run = services.run_notices(scope, inc, send=send, batch=batch, on_citizen=each, progress=_progress(as_json))
+        except services.BreachInputError as exc:
+            _fail(str(exc), EXIT_USAGE)
         finally:
             if out is not None:
                 out.close()

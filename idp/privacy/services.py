@@ -66,6 +66,7 @@ from idp.recovery.models import Recovery
 
 SOURCES = ("documents", "tokens", "contacts")
 NOTICE_KIND = "breach_notice"
+SHORT_NOTICE_KIND = "breach_notice_short"
 # UU PDP Art. 46(1): written notice at the latest 3 × 24 hours after the breach is known.
 NOTICE_DEADLINE = 3 * 24 * 3600
 DEFAULT_BATCH = 1000
@@ -215,7 +216,10 @@ def _keyset(stmt, person_col, id_col, batch: int) -> Iterator[Any]:
     while True:
         q = stmt
         if after is not None:
-            q = q.where(or_(person_col > after[0], and_(person_col == after[0], id_col > after[1])))
+            # The leading `person >= last` lets PostgreSQL seek in the person index instead of
+            # rescanning it from the start on every batch (quadratic on millions of rows).
+            q = q.where(person_col >= after[0],
+                        or_(person_col > after[0], and_(person_col == after[0], id_col > after[1])))
         rows = db.session.execute(q.order_by(person_col, id_col).limit(batch)).all()
         yield from rows
         if len(rows) < batch:
@@ -268,8 +272,10 @@ def token_categories(scope: str, claims: Any) -> set[str]:
 
 
 def _token_hits(model, scope: BreachScope, batch: int) -> Iterator[Hit]:
+    # A token counts when it was usable during the window: issued before its end and not
+    # expired before its start (one issued just before `since` is still a live credential).
     stmt = select(model.person_id, model.id, model.client_id, model.scope, model.claims, model.issued_at).where(
-        model.person_id.is_not(None), _window(model.issued_at, scope))
+        model.person_id.is_not(None), model.issued_at < scope.until, model.expires_at > scope.since)
     if scope.client_id:
         stmt = stmt.where(model.client_id == scope.client_id)
     for row in _keyset(stmt, model.person_id, model.id, batch):
@@ -511,6 +517,8 @@ class Incident:
     def __post_init__(self):
         if not INCIDENT_RE.fullmatch(self.id or ""):
             raise BreachInputError("--incident: 1-64 letters, digits, '.', '_', ':' or '-'")
+        if _NIK_LIKE.search(re.sub(r"(?<=\d)[.:_-](?=\d)", "", self.id)):
+            raise BreachInputError("--incident: must not contain a NIK or another 16-digit number")
         for name in ("what", "how", "remediation", "contact"):
             object.__setattr__(self, name, check_text(name, getattr(self, name)))
 
@@ -551,12 +559,17 @@ def notice_params(incident: Incident, scope: BreachScope, categories: Iterable[s
             "categories_id": category_labels(cats, "id"), "categories_en": category_labels(cats, "en")}
 
 
-def _already_notified(incident_id: str, person_ids: list[int]) -> set[int]:
+def _already_notified(incident_id: str, person_ids: list[int]) -> dict[int, set[str]]:
+    """{person id: categories they were told about} for this incident."""
     rows = db.session.execute(
         select(AuditEvent.person_id, AuditEvent.data).where(
             AuditEvent.tag == EventTag.BREACH_NOTIFIED.value, AuditEvent.person_id.in_(person_ids))
     ).all()
-    return {pid for pid, data in rows if isinstance(data, dict) and data.get("incident") == incident_id}
+    told: dict[int, set[str]] = {}
+    for pid, data in rows:
+        if isinstance(data, dict) and data.get("incident") == incident_id:
+            told.setdefault(pid, set()).update(data.get("categories") or [])
+    return told
 
 
 def _chunks(items: Iterator, size: int) -> Iterator[list]:
@@ -571,8 +584,14 @@ def run_notices(scope: BreachScope, incident: Incident, *, send: bool, batch: in
     about this incident. ``on_citizen(a, status)`` sees each citizen with its status:
     already_notified, unreachable, to_notify (dry run), notified, failed. Records
     `privacy:breach:notified` per citizen told and `privacy:breach:assessed`; commits."""
+    cfg = current_app.config["IDP"]
+    if send and not cfg["debug"] and "outbox" in (cfg["notify_email_backend"], cfg["notify_sms_backend"]):
+        # The outbox only stores messages (development): recording "notified" would make
+        # later runs, with a real backend, skip citizens who were never told.
+        raise BreachInputError("--send: a notify backend is 'outbox' (development only); configure SMTP and the "
+                               "SMS/WhatsApp gateway first, or leave out --send for a dry run")
     run = NoticeRun(incident, scope, send)
-    locale = current_app.config["IDP"]["default_locale"]  # no per-person language is stored
+    locale = cfg["default_locale"]  # no per-person language is stored
     for chunk in _chunks(affected(scope, batch=batch), batch):
         ids = [a.person_id for a in chunk]
         done = _already_notified(incident.id, ids)
@@ -581,7 +600,9 @@ def run_notices(scope: BreachScope, incident: Incident, *, send: bool, batch: in
         contacts = {pid: verified_contacts(p) for pid, p in people.items()}
         for a in chunk:
             run.summary.add(a)
-            if a.person_id in done:
+            # Told already, about every category found now (a wider re-run may add some:
+            # Art. 46(2) wants the data named, so they are told again).
+            if a.person_id in done and set(a.categories) <= done[a.person_id]:
                 status = "already_notified"
                 run.already_notified += 1
             elif not contacts.get(a.person_id):
@@ -608,9 +629,13 @@ def _notify_one(a: Affected, contacts: list[tuple[str, str]], incident: Incident
                 locale: str, actor: str, run: NoticeRun) -> str:
     params = notice_params(incident, scope, a.categories)
     delivered = []
+    has_email = any(channel == "email" for channel, _ in contacts)
     for channel, address in contacts:
+        # The full letter is long (10+ SMS segments): by SMS/WhatsApp only a short notice when
+        # the full one also goes by e-mail; a citizen with a phone only gets the whole letter.
+        kind = SHORT_NOTICE_KIND if has_email and channel != "email" else NOTICE_KIND
         try:
-            notify.send(NOTICE_KIND, channel, address, locale=locale, **params)
+            notify.send(kind, channel, address, locale=locale, **params)
         except notify.DeliveryError:
             continue
         delivered.append(channel)
@@ -618,7 +643,7 @@ def _notify_one(a: Affected, contacts: list[tuple[str, str]], incident: Incident
         run.failed += 1
         return "failed"
     record_event(EventTag.BREACH_NOTIFIED, actor=actor, person_id=a.person_id, incident=incident.id,
-                 channels=delivered)
+                 channels=delivered, categories=sorted(a.categories))
     db.session.commit()
     run.notified += 1
     run.channels.update(delivered)

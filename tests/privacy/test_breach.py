@@ -229,7 +229,11 @@ def test_T96_each_citizen_is_told_once_per_incident(runner, app, scenario, tmp_p
         sent = _outbox()
         assert sorted(m.destination for m in sent) == sorted(["a@contoh.go.id", "b@contoh.go.id", "+6281200000000",
                                                               "+6281200000001"])
-        assert all(m.subject == notify.LETTERS["breach_notice"] for m in sent)
+        # The whole letter by e-mail; by SMS (they have e-mail too) the short notice pointing to it.
+        assert all(m.subject == notify.LETTERS["breach_notice" if m.channel == "email" else "breach_notice_short"]
+                   for m in sent)
+        sms = [m for m in sent if m.channel == "sms"]
+        assert all(len(m.body) <= 480 and INCIDENT in m.body and "e-mail" in m.body for m in sms)
         (to_b,) = [m for m in sent if m.destination == "b@contoh.go.id"]
         assert "tanggal lahir" in to_b.body and "Kartu Keluarga" not in to_b.body  # b's own categories only
         for p in people.values():
@@ -311,3 +315,71 @@ def test_token_categories_follow_the_release_rules():
     assert privacy.token_categories("openid address doc:akta", "garbage") == {"account_identifier", "address",
                                                                              "document:akta"}
 
+
+
+# -- review fixes: live tokens, several rows per citizen, re-notices, the outbox ----------------
+def test_T96_a_token_issued_before_the_window_but_live_in_it_counts(ctx, create_person):
+    t0 = clock.now() - 2 * HOUR
+    person = create_person()
+    _token(person.id, "rp-bocor", t0 - 300)  # expires at t0 + 300: usable inside the window
+    other = create_person()
+    _token(other.id, "rp-bocor", t0 - 700)  # expired at t0 - 100: not usable inside
+    db.session.commit()
+    assert set(_by_person(_scope(t0, sources=frozenset({"tokens"})))) == {person.id}
+
+
+@pytest.mark.parametrize("batch", [1, 2])
+def test_T96_several_rows_of_one_citizen_across_batch_boundaries(ctx, create_person, batch):
+    t0 = clock.now() - 2 * HOUR
+    one, two = create_person(), create_person()
+    for i in range(3):
+        _token(one.id, "rp-bocor", t0 + 10 + i, scope="openid email" if i else "openid phone")
+    _token(two.id, "rp-bocor", t0 + 20, scope="openid doc:kk")
+    db.session.commit()
+    found = _by_person(_scope(t0, sources=frozenset({"tokens"})), batch=batch)
+    assert set(found) == {one.id, two.id}
+    assert {"email", "phone_number"} <= set(found[one.id].categories)
+    assert "document:kk" in set(found[two.id].categories)
+
+
+def test_T96_a_wider_rerun_tells_again_about_new_data(runner, app, scenario):
+    t0, ids, _ = scenario
+    assert _notices(runner, t0, "--send").exit_code == 0
+    with app.app_context():
+        # The investigation finds the same service also read a's KTP: categories grow.
+        _read(ids["a"], "rp-bocor", t0 + 700, type_code="ktp")
+        db.session.commit()
+    again = json.loads(_notices(runner, t0, "--send").stdout)
+    assert again["notified"] == 1 and again["already_notified"] == 1  # a told again; b not
+
+
+def test_T96_a_citizen_with_a_phone_only_gets_the_whole_letter_by_sms(runner, app, create_person):
+    t0 = clock.now() - 2 * HOUR
+    person = create_person(email=None, phone_number="+6281200009999")
+    with app.app_context():
+        _token(person.id, "rp-bocor", t0 + 60)
+        db.session.commit()
+    assert _notices(runner, t0, "--send").exit_code == 0
+    with app.app_context():
+        (message,) = _outbox()
+    assert message.channel == "sms" and message.subject == notify.LETTERS["breach_notice"]
+    assert TEXTS["remediation"] in message.body
+
+
+def test_T96_send_refuses_the_development_outbox(app, scenario, tmp_path):
+    from tests.conftest import make_runner
+
+    t0, _, _ = scenario
+    app.config["IDP"]["debug"] = False
+    r = _notices(make_runner(app, tmp_path), t0, "--send")
+    assert r.exit_code == 2 and "outbox" in r.output
+    with app.app_context():
+        assert _outbox() == []
+        assert db.session.execute(select(AuditEvent).where(AuditEvent.tag == "privacy:breach:notified")).first() is None
+
+
+def test_T96_incident_id_must_not_be_a_nik(runner, app):
+    args = {"--incident": "3174-0101-0190-0001", **{f"--{k}": v for k, v in TEXTS.items()}}
+    r = runner.invoke(cli.main, ["privacy", "breach", "notices", "--since", "1700000000", "--detected-at", "1700003600",
+                                 *[x for kv in args.items() for x in kv]])
+    assert r.exit_code == 2 and "16-digit" in r.output
