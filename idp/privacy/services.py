@@ -35,10 +35,12 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import heapq
+import io
 import itertools
 import json
 import os
 import re
+import secrets
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
@@ -738,15 +740,40 @@ def report_markdown(report: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+class _Replacing(io.BufferedWriter):
+    """Writes a new file beside ``target`` and moves it into place on close: whoever holds
+    the old file open (or a symlink planted there) never sees what is written."""
+
+    def __init__(self, fd: int, tmp: Path, target: Path):
+        super().__init__(io.FileIO(fd, "wb"))
+        self._tmp, self._target = tmp, target
+
+    def close(self):
+        if self.closed:
+            return
+        super().close()
+        os.replace(self._tmp, self._target)
+
+
 def open_private(path: Path, *, exclusive: bool):
     """A binary file only the operator can read (0600 whatever the umask), opened for
-    writing. ``exclusive``: raise FileExistsError rather than replace an existing file."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | (os.O_EXCL if exclusive else os.O_TRUNC), 0o600)
+    writing. ``exclusive``: raise FileExistsError rather than replace an existing file;
+    otherwise a new file replaces the old one when closed (never written through it)."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
+    target = Path(path)
+    if exclusive:
+        fd = os.open(target, flags, 0o600)
+        tmp = None
+    else:
+        tmp = target.with_name(f".{target.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+        fd = os.open(tmp, flags, 0o600)
     try:
-        os.fchmod(fd, 0o600)  # an existing file keeps its mode under O_TRUNC
-        return os.fdopen(fd, "wb")
+        os.fchmod(fd, 0o600)
+        return os.fdopen(fd, "wb") if tmp is None else _Replacing(fd, tmp, target)
     except BaseException:
         os.close(fd)
+        if tmp is not None:
+            tmp.unlink(missing_ok=True)
         raise
 
 

@@ -383,3 +383,22 @@ def test_T96_incident_id_must_not_be_a_nik(runner, app):
     r = runner.invoke(cli.main, ["privacy", "breach", "notices", "--since", "1700000000", "--detected-at", "1700003600",
                                  *[x for kv in args.items() for x in kv]])
     assert r.exit_code == 2 and "16-digit" in r.output
+
+
+def test_report_files_replace_what_was_there_and_never_follow_a_symlink(tmp_path):
+    victim = tmp_path / "elsewhere.txt"
+    victim.write_text("keep me")
+    planted = tmp_path / "laporan.md"
+    planted.symlink_to(victim)
+    privacy.write_private(planted, b"report", exclusive=False)
+    assert victim.read_text() == "keep me"
+    assert not planted.is_symlink() and planted.read_bytes() == b"report"
+    assert stat.S_IMODE(planted.stat().st_mode) == 0o600
+    old = tmp_path / "list.jsonl"
+    old.write_text("old")
+    old.chmod(0o644)
+    with open(old, "rb") as reader:  # someone who opened the old file keeps the old content
+        privacy.write_private(old, b"new", exclusive=False)
+        assert reader.read() == b"old"
+    assert old.read_bytes() == b"new" and stat.S_IMODE(old.stat().st_mode) == 0o600
+    assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")] == []
