@@ -28,6 +28,7 @@ from urllib.parse import urlsplit
 from flask import Blueprint, Flask, Response, current_app, request
 
 from idp.documents.links import OWNER_FILE_PATH
+from idp.extensions import db
 
 log = logging.getLogger(__name__)
 
@@ -94,6 +95,9 @@ def owner_file(link_id: str):
         return not_found()
     try:
         data = services.read_file(doc)
+        db.session.refresh(doc)  # a quarantine committed meanwhile still wins
+        if services.quarantined(doc):
+            raise services.DocumentError("quarantined since the link was checked")
     except (services.DocumentError, storage.BlobStoreError) as exc:
         log.error(json.dumps({"event": "document_read_failed", "error": str(exc)}))
         return not_found()

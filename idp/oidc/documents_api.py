@@ -29,7 +29,7 @@ from flask import Response, current_app, request
 
 from idp import clock
 from idp.documents import grants, types
-from idp.extensions import csrf
+from idp.extensions import csrf, db
 from idp.keys import store
 from idp.oidc import claims as claims_svc
 from idp.oidc import resource
@@ -130,6 +130,11 @@ def claims_document_file(link_id: str):
                         headers=JSON_NO_STORE)
     try:
         data = services.read_file(doc)
+        # A quarantine committed since the link was checked (a rescan on another node)
+        # still wins: look at the row again once the file is in hand.
+        db.session.refresh(doc)
+        if not services.file_releasable(doc):
+            raise services.DocumentError("withheld since the link was checked")
     except (services.DocumentError, storage.BlobStoreError) as exc:
         logging.getLogger(__name__).error(json.dumps({"event": "document_read_failed", "error": str(exc)}))
         return Response(current_app.json.dumps({"error": "not_found"}), status=404, mimetype="application/json",

@@ -347,6 +347,27 @@ def test_upload_scanned_over_unix_socket(app, client, citizen, clamd):
 
 
 # -- quarantine after the fact ------------------------------------------------------------------
+def test_quarantine_between_link_check_and_file_read_still_wins(app, client, citizen, file_rp, monkeypatch):
+    """A rescan on another node quarantines the file while a download is being served."""
+    from sqlalchemy import update
+
+    assert upload(client, data=PNG).status_code == 303
+    rp, secret = file_rp
+    token = _token(client, rp, secret)
+    [entry] = _claims(client, token)
+    real_read = services.read_file
+
+    def read_then_quarantined(doc):
+        data = real_read(doc)
+        with app.app_context():  # the other node's committed verdict
+            db.session.execute(update(Document).values(scan_status="infected", scan_signature="Win.Test"))
+            db.session.commit()
+        return data
+
+    monkeypatch.setattr(services, "read_file", read_then_quarantined)
+    assert _download(client, token, entry["file"]["url"]).status_code == 404
+
+
 def test_file_found_infected_later_is_quarantined(app, client, citizen, file_rp, clamd, runner):
     assert upload(client, data=PNG).status_code == 303
     rp, secret = file_rp
