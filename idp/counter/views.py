@@ -58,6 +58,8 @@ COUNTER_MESSAGES = {
     "counter.doc_quota": _l("The KTP cannot be stored: the citizen’s document space is full, or this provider keeps "
                             "no KTP type. Nothing was stored."),
     "counter.doc_file": _l("The file of this document cannot be opened right now."),
+    "counter.doc_withheld": _l("This file is still being checked for viruses, or the check found harmful content: "
+                               "it cannot be opened. Compare the citizen's original document instead."),
     "counter.doc_verified": _l("The document is marked as checked by an MPP officer."),
     "counter.doc_refused": _l("The refusal is recorded. The document stays as uploaded by the citizen."),
     "counter.doc_issued": _l("The KTP was taken from Dukcapil and stored in the citizen’s documents."),
@@ -256,6 +258,8 @@ def document_file():
         return _document_page(officer, person, form, error="counter.doc_missing", status=404)
     except counter.SelfServiceError:
         return _home(officer, person, LookupForm(formdata=None), error="counter.self")
+    except vault.FileWithheldError:  # not scanned clean (T70): a state, not an outage
+        return _document_page(officer, person, form, error="counter.doc_withheld", status=409)
     except (vault.DocumentError, storage.BlobStoreError):
         return _document_page(officer, person, form, error="counter.doc_file", status=503)
     ext = {"application/pdf": "pdf", "image/jpeg": "jpg", "image/png": "png"}.get(doc.content_type, "bin")

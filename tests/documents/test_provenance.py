@@ -155,6 +155,21 @@ def test_officer_downloads_file_as_attachment(app, officer, citizen):
     assert len(_events(app, "counter:document:opened")) == 1
 
 
+def test_officer_is_told_a_withheld_file_is_being_checked(app, officer, citizen):
+    """T70: a file not scanned clean is not a storage outage: the officer gets a 409 that
+    says so, in the page's language."""
+    public_id = _uploaded_kk(app, citizen)
+    with app.app_context():
+        db.session.execute(Document.__table__.update().values(scan_status="pending"))
+        db.session.commit()
+    token = csrf_token(officer.http.get("/counter").get_data(as_text=True))
+    resp = officer.http.post("/counter/documents/file", data={"nik": citizen.nik, "reason": REASON, "document": public_id,
+                                                              "csrf_token": token})
+    assert resp.status_code == 409 and "being checked for viruses" in resp.get_data(as_text=True)
+    assert resp.headers.get("Content-Disposition") is None
+    assert _events(app, "counter:document:opened") == []
+
+
 # -- issued by the population registry --------------------------------------------------------------
 def _issue(http):
     token = csrf_token(http.get("/account/documents").get_data(as_text=True))
