@@ -22,6 +22,7 @@ from idp.account.views import _login, _recent, _signed_in, bp
 from idp.documents import grants, services, storage, types, validate
 from idp.extensions import csrf, db
 from idp.oidc.models import Client
+from idp.web import document_download
 
 log = logging.getLogger(__name__)
 
@@ -183,17 +184,7 @@ def document_file(public_id: str):
     except (services.DocumentError, storage.BlobStoreError) as exc:
         log.error(json.dumps({"event": "document_read_failed", "error": str(exc)}))
         abort(404)
-    ext = {"application/pdf": "pdf", "image/jpeg": "jpg", "image/png": "png"}.get(doc.content_type, "bin")
-    return Response(data, mimetype=doc.content_type or "application/octet-stream", headers=attachment_headers(f"{doc.type_code}.{ext}"))
-
-
-def attachment_headers(filename: str) -> dict[str, str]:
-    return {
-        "Content-Disposition": f'attachment; filename="{filename}"',
-        "X-Content-Type-Options": "nosniff",
-        "Content-Security-Policy": "default-src 'none'; sandbox",
-        "Cache-Control": "no-store",
-    }
+    return document_download(doc, data)
 
 
 @bp.post("/documents/<public_id>/delete")

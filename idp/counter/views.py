@@ -239,9 +239,9 @@ def decide_document():
 def document_file():
     """The file, as a download only (as /account/documents/<id>/file: attachment, nosniff,
     sandbox); the NIK stays in the form body."""
-    from idp.account.documents import attachment_headers
     from idp.documents import services as vault
     from idp.documents import storage
+    from idp.web import document_download
 
     officer, person, refused = _officer()
     if refused is not None:
@@ -262,9 +262,7 @@ def document_file():
         return _document_page(officer, person, form, error="counter.doc_withheld", status=409)
     except (vault.DocumentError, storage.BlobStoreError):
         return _document_page(officer, person, form, error="counter.doc_file", status=503)
-    ext = {"application/pdf": "pdf", "image/jpeg": "jpg", "image/png": "png"}.get(doc.content_type, "bin")
-    return Response(data, mimetype=doc.content_type or "application/octet-stream",
-                    headers=attachment_headers(f"{doc.type_code}.{ext}"))
+    return document_download(doc, data)
 
 
 @bp.post("/documents/issue")

@@ -87,7 +87,7 @@ def init_app(app: Flask) -> None:
 def owner_file(link_id: str):
     """The citizen's own file, once, through the link the account page redirected to."""
     from idp.documents import links, services, storage
-    from idp.oidc.documents_api import FILE_TYPES, file_headers
+    from idp.web import document_download
 
     try:
         doc = links.consume_owner(link_id)
@@ -101,6 +101,4 @@ def owner_file(link_id: str):
     except (services.DocumentError, storage.BlobStoreError) as exc:
         log.error(json.dumps({"event": "document_read_failed", "error": str(exc)}))
         return not_found()
-    ext = FILE_TYPES.get(doc.content_type, "bin")
-    return Response(data, mimetype=doc.content_type or "application/octet-stream",
-                    headers=file_headers(f"{doc.type_code}.{ext}"))
+    return document_download(doc, data)

@@ -34,6 +34,7 @@ from idp.keys import store
 from idp.oidc import claims as claims_svc
 from idp.oidc import resource
 from idp.oidc.views import JSON_NO_STORE, _bearer_error, bp
+from idp.web import document_download
 
 PATH = "/claims/documents"
 CLAIM_NAME = "documents"
@@ -88,20 +89,6 @@ def claims_documents():
 
 
 # -- files: single-use links (idp/documents/links.py) -----------------------------------------------
-FILE_TYPES = {"application/pdf": "pdf", "image/jpeg": "jpg", "image/png": "png"}
-
-
-def file_headers(filename: str) -> dict[str, str]:
-    """Served only as a download, never rendered on our origin (SECURITY.md T70)."""
-    return {
-        "Content-Disposition": f'attachment; filename="{filename}"',
-        "X-Content-Type-Options": "nosniff",
-        "Content-Security-Policy": "default-src 'none'; sandbox",
-        "Cache-Control": "no-store",
-        "Pragma": "no-cache",
-    }
-
-
 @bp.get(PATH + "/files/<link_id>")
 @csrf.exempt
 def claims_document_file(link_id: str):
@@ -139,6 +126,4 @@ def claims_document_file(link_id: str):
         logging.getLogger(__name__).error(json.dumps({"event": "document_read_failed", "error": str(exc)}))
         return Response(current_app.json.dumps({"error": "not_found"}), status=404, mimetype="application/json",
                         headers=JSON_NO_STORE)
-    ext = FILE_TYPES.get(doc.content_type, "bin")
-    return Response(data, mimetype=doc.content_type or "application/octet-stream",
-                    headers=file_headers(f"{doc.type_code}.{ext}"))
+    return document_download(doc, data)

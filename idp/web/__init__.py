@@ -74,6 +74,23 @@ def error_page(message_key: str, status: int = 400, **extra) -> Response:
     return resp
 
 
+DOWNLOAD_EXTENSIONS = {"application/pdf": "pdf", "image/jpeg": "jpg", "image/png": "png"}
+
+
+def document_download(doc, data: bytes) -> Response:
+    """A document's file as a download only, never rendered on our origin (SECURITY.md
+    T70): attachment, nosniff, a sandboxing CSP, no caching; named `<type>.<ext>`. Every
+    file route (services' links, the owner's page and link, the counter) answers with it."""
+    ext = DOWNLOAD_EXTENSIONS.get(doc.content_type, "bin")
+    return Response(data, mimetype=doc.content_type or "application/octet-stream", headers={
+        "Content-Disposition": f'attachment; filename="{doc.type_code}.{ext}"',
+        "X-Content-Type-Options": "nosniff",
+        "Content-Security-Policy": "default-src 'none'; sandbox",
+        "Cache-Control": "no-store",
+        "Pragma": "no-cache",
+    })
+
+
 def security_header_list(https: bool) -> list[tuple[str, str]]:
     headers = [
         ("Content-Security-Policy", CSP),
